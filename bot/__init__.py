@@ -1,0 +1,1 @@
+"""Chinese FAQ and escalation bot for enterprise service groups."""

@@ -1,0 +1,187 @@
+"""The web app (create_app) and `run.py serve`, which runs it under gunicorn."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Callable
+
+import click
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from bot.cli import cli, config_option, get_config
+from bot.config import Config
+from bot.pipeline import Pipeline
+from bot.store import Store
+from handlers import wechat, wecom, wecom_bot
+from handlers.common import Services
+from handlers.crypto import Rejected
+
+log = logging.getLogger(__name__)
+
+CHANNELS = (wechat, wecom, wecom_bot)
+# bench/server_bench.py sets this to add a bare endpoint beside the channels, served by
+# the same gunicorn in the same run, as the benchmark's baseline.
+BENCH_ENV = "FUYI_BENCH_BARE"
+
+
+def create_app(config: Config, *, clock: Callable[[], float] | None = None, watch_faq: bool = False) -> Flask:
+    """Build the app: store, live FAQ, pipeline, and a blueprint per configured channel."""
+    from faq.live import LiveFaq
+
+    app = Flask("bot")
+    app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
+    clock = clock or time.time
+    store = Store(config.storage.path).init()
+    live = LiveFaq(config.faq.path, config.bot, reload_seconds=config.faq.reload_seconds)
+    pipeline = Pipeline(live.matcher, store, config, clock=clock)
+    svc = Services(config=config, store=store, faq=live, pipeline=pipeline, clock=clock)
+    app.extensions["fuyi"] = svc
+    for channel in CHANNELS:
+        channel.register(app, svc)
+    _register_errors(app)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        """200 with the FAQ's entry count, load time and last load error."""
+        live.matcher()  # a due reload check happens here too, so the status is current
+        status = live.status()
+        return jsonify(
+            status="ok",
+            faq={"entries": status["entries"], "loaded_at": status["loaded_at"], "error": status["error"]},
+            channels=[c.bp.name for c in CHANNELS if c.bp.name in app.blueprints],
+        )
+
+    if os.environ.get(BENCH_ENV) == "1":
+        @app.route("/bench/bare", methods=["GET", "POST"])
+        def bench_bare() -> Response:
+            """The benchmark's baseline: Flask and gunicorn, nothing else."""
+            request.get_data()
+            return Response("success", mimetype="text/plain")
+
+    @app.after_request
+    def no_sniff(response: Response) -> Response:
+        # echostr is reflected back; never let a browser read it as HTML.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    if watch_faq:
+        FaqWatcher(live, config.faq.reload_seconds).start()
+    return app
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(Rejected)
+    def rejected(exc: Rejected) -> Response:
+        log.info("refused %s %s: %s", request.method, request.path, exc.reason)
+        return Response(exc.reason, status=exc.status, mimetype="text/plain")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        code = exc.code if exc.code and exc.code < 500 else 400
+        return Response(exc.name.lower(), status=code, mimetype="text/plain")
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        # Odd input must never become a 500 (WeChat would retry it three times); the
+        # traceback is logged without request data, which may hold secrets.
+        log.exception("unexpected error handling %s %s", request.method, request.path)
+        return Response("bad request", status=400, mimetype="text/plain")
+
+
+class FaqWatcher(threading.Thread):
+    """Per worker: checks the FAQ file every few seconds, so reloads and their errors happen off the request path."""
+
+    def __init__(self, live, interval: float):
+        super().__init__(name="faq-watcher", daemon=True)
+        self.live = live
+        self.interval = max(0.2, interval)
+
+    def run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            try:
+                self.live.matcher()
+            except Exception:  # the watcher must outlive any one bad reload
+                log.exception("FAQ reload check failed")
+
+
+def gunicorn_options(config: Config) -> dict:
+    """gunicorn settings for this config."""
+    server = config.server
+    return {
+        "bind": f"{server.host}:{server.port}",
+        "workers": server.workers,
+        "worker_class": "sync",
+        # WeChat gives up after 5 s; a request still running at 30 s is stuck, not slow.
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        # No access log: callback URLs carry signatures and echostr.
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "info",
+        "limit_request_line": 8190,
+        "proc_name": "fuyi-bot",
+    }
+
+
+def run_gunicorn(config: Config) -> None:
+    """Serve create_app(config) under gunicorn until stopped; each worker builds its own app."""
+    from gunicorn.app.base import BaseApplication
+
+    class Application(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in gunicorn_options(config).items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Flask:
+            # Runs in each worker after the fork (no preload): own SQLite connection, own
+            # FAQ and own watcher thread.
+            return create_app(config, watch_faq=True)
+
+    Application().run()
+
+
+@cli.command()
+@config_option
+@click.option("--host", default=None, help="Address to listen on (default: server.host).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default: server.port).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: server.workers).")
+def serve(config_path: str | None, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the webhooks (/wechat, /wecom, /wecom/bot) and /healthz under gunicorn."""
+    import dataclasses
+
+    config = get_config(config_path)
+    overrides = {k: v for k, v in (("host", host), ("port", port), ("workers", workers)) if v is not None}
+    if overrides:
+        if "port" in overrides and not 1 <= overrides["port"] <= 65535:
+            raise click.ClickException("--port must be between 1 and 65535")
+        if "workers" in overrides and overrides["workers"] < 1:
+            raise click.ClickException("--workers must be at least 1")
+        config = dataclasses.replace(config, server=dataclasses.replace(config.server, **overrides))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
+    _check_startup(config)
+    run_gunicorn(config)
+
+
+def _check_startup(config: Config) -> None:
+    """Fail before forking workers if the FAQ or the database cannot be used."""
+    from faq.live import LiveFaq
+    from faq.loader import FaqError
+
+    try:
+        LiveFaq(config.faq.path, config.bot, reload_seconds=config.faq.reload_seconds)
+    except FaqError as exc:
+        raise click.ClickException(f"faq.path: the FAQ file cannot be loaded:\n{exc}") from None
+    try:
+        Store(config.storage.path).init().close()
+    except Exception as exc:
+        raise click.ClickException(f"storage.path: cannot open the database {config.storage.path}: {exc}") from None
+    for channel in CHANNELS:
+        try:
+            channel.register(Flask("check"), Services(config, None, None, None, time.time))
+        except ValueError as exc:
+            raise click.ClickException(f"{channel.bp.name}.encoding_aes_key: {exc}") from None

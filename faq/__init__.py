@@ -1,0 +1,1 @@
+"""The FAQ: loading and checking the admins' YAML file, and matching questions against it."""

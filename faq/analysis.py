@@ -1,0 +1,122 @@
+"""From a normalised text to weighted concepts: segmentation, synonyms, intents and typo repair."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from faq import lexicon
+from faq.text import Segmenter, load_synonym_file, normalize_term, pinyin_key, SYNONYMS_FILE
+
+INTENT_WEIGHT = 0.35
+SINGLE_CHAR_FACTOR = 0.5
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A text as the matcher sees it."""
+
+    text: str  # normalised, typos repaired
+    concepts: tuple[str, ...]  # canonical concepts in order, stop words dropped
+    weights: dict[str, float]  # informativeness of each concept, 0..1 (general language)
+
+
+class Analyzer:
+    """Turns normalised text into concepts; built once per FAQ, with its synonyms and vocabulary."""
+
+    def __init__(self, segmenter: Segmenter, faq_synonyms=(), extra_words=()):
+        self.segmenter = segmenter
+        groups = load_synonym_file(SYNONYMS_FILE) + [list(g) for g in faq_synonyms]
+        self.canonical: dict[str, str] = {}
+        for group in groups:
+            terms = [normalize_term(w) for w in group]
+            terms = [t for t in terms if t]
+            if not terms:
+                continue
+            # A word already in a group joins that group's concept, so FAQ synonyms extend shipped ones.
+            head = next((self.canonical[t] for t in terms if t in self.canonical), terms[0])
+            for term in terms:
+                self.canonical.setdefault(term, head)
+            segmenter.add_words(terms)
+        segmenter.add_words(extra_words)
+        self._total = segmenter.total
+        self._typo_vocab: dict[str, str] = {}
+        self._word_cache: dict[str, tuple[str | None, float]] = {}
+
+    def learn_vocabulary(self, words) -> None:
+        """Words the FAQ uses; a question's homophone typo of one of them is repaired."""
+        for word in words:
+            if len(word) >= 2 and not word.isascii() and word not in lexicon.STOPWORDS:
+                self._typo_vocab.setdefault(pinyin_key(word), word)
+
+    def analyze(self, normalized: str, repair: bool = True) -> Analysis:
+        """Concepts of a normalised text, in order, each once."""
+        text = self.repair_typos(normalized) if repair else normalized
+        concepts: list[str] = []
+        weights: dict[str, float] = {}
+        for word in self.segmenter.cut(text):
+            concept, weight = self._concept(word)
+            if concept is None:
+                continue
+            if concept not in weights:
+                concepts.append(concept)
+                weights[concept] = weight
+            else:
+                weights[concept] = max(weights[concept], weight)
+        return Analysis(text, tuple(concepts), weights)
+
+    def _concept(self, word: str) -> tuple[str | None, float]:
+        cached = self._word_cache.get(word)
+        if cached is None:
+            cached = self._word_cache[word] = self._classify(word)
+        return cached
+
+    def _classify(self, word: str) -> tuple[str | None, float]:
+        if word in lexicon.INTENTS:
+            return lexicon.INTENTS[word], INTENT_WEIGHT
+        concept = self.canonical.get(word)
+        if concept is None and word in lexicon.STOPWORDS:
+            return None, 0.0
+        return concept or word, self.informativeness(word)
+
+    def informativeness(self, word: str) -> float:
+        """0..1 from the word's rarity in general Chinese (jieba's dictionary counts)."""
+        if word.isdigit():
+            return 0.3
+        surprisal = math.log(self._total / (self.segmenter.frequency(word) + 1))
+        weight = min(1.0, max(0.1, (surprisal - 6.5) / 7.0))
+        if len(word) == 1:
+            weight *= SINGLE_CHAR_FACTOR
+        return weight
+
+    def repair_typos(self, text: str) -> str:
+        """Replace homophone typos of FAQ words (消读→消毒, 侧体温→测体温)."""
+        if not self._typo_vocab:
+            return text
+        out = []
+        i, n = 0, len(text)
+        while i < n:
+            chunk, used = text[i], 1
+            for size in (4, 3, 2):
+                window = text[i : i + size]
+                if len(window) < size or not _is_hanzi(window):
+                    continue
+                if window in self.canonical or self.segmenter.frequency(window) > 0:
+                    chunk, used = window, size  # a real word: keep it whole
+                    break
+                word = self._typo_vocab.get(pinyin_key(window))
+                if word and word != window and _close(window, word):
+                    chunk, used = word, size
+                    break
+            out.append(chunk)
+            i += used
+        return "".join(out)
+
+
+def _is_hanzi(text: str) -> bool:
+    return all("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def _close(window: str, word: str) -> bool:
+    """A typo keeps at least half of the word's characters."""
+    same = sum(a == b for a, b in zip(window, word))
+    return same >= 1 and same * 2 >= len(word)

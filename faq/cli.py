@@ -1,0 +1,110 @@
+"""CLI commands for asking questions and checking the FAQ file."""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+
+import click
+
+from bot.cli import cli, config_option, get_config
+from faq.loader import FaqError, check_faq, load_faq
+
+
+def decision_json(question: str, decision) -> str:
+    """One line of `ask --json` output."""
+    return json.dumps(
+        {
+            "question": question,
+            "decision": decision.kind,
+            "faq_id": decision.faq_id if decision.kind in ("answer", "suggest") else None,
+            "score": round(decision.score, 4),
+            "candidates": [{"faq_id": c.faq_id, "score": round(c.score, 4)} for c in decision.candidates],
+            "reply": decision.reply,
+        },
+        ensure_ascii=False,
+    )
+
+
+@cli.command()
+@config_option
+@click.option("--faq", "faq_path", type=click.Path(dir_okay=False), help="Use this FAQ file alone.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
+@click.argument("question", nargs=-1)
+def ask(config_path, faq_path, as_json, question):
+    """Ask the FAQ a question, as an enterprise contact would.
+
+    With no QUESTION, reads one question per line from standard input and
+    answers each as it comes.
+
+    Example:
+
+        python run.py ask 厂区一天消毒几次
+
+        printf '员工就餐是否分开\\n收到\\n' | python run.py ask --json
+    """
+    from faq.matcher import Matcher
+
+    config = get_config(config_path)
+    if faq_path:
+        config = replace(config, faq=replace(config.faq, path=faq_path))
+    try:
+        matcher = Matcher(load_faq(config.faq.path), config.bot)
+    except FaqError as exc:
+        raise click.ClickException(f"the FAQ has errors:\n{exc}") from None
+
+    def answer(text: str) -> None:
+        decision = matcher.decide(text)
+        if as_json:
+            click.echo(decision_json(text, decision))
+        else:
+            label = {"answer": "答复", "suggest": "建议", "escalate": "转人工", "ignore": "不回复"}[decision.kind]
+            click.echo(f"[{label} {decision.faq_id or '-'} {decision.score:.2f}]")
+            if decision.reply:
+                click.echo(decision.reply)
+            click.echo()
+        sys.stdout.flush()
+
+    if question:
+        answer(" ".join(question))
+        return
+    interactive = sys.stdin.isatty() and not as_json
+    if interactive:
+        click.echo(f"已载入 {len(matcher.entries)} 条问答。请输入问题，Ctrl-D 退出。")
+    for line in sys.stdin:
+        line = line.strip()
+        if line:
+            answer(line)
+
+
+@cli.group("faq")
+def faq_group():
+    """Check and maintain the FAQ file."""
+
+
+@faq_group.command("check")
+@config_option
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+def faq_check(config_path, file):
+    """List every problem in an FAQ file with file:line; exit 1 on errors.
+
+    Warnings (an entry past its review_by date, a phrasing repeated within
+    one entry) are listed but do not change the exit status.
+
+    Example:
+
+        python run.py faq check faq/data/faq.yaml
+    """
+    path = file or str(get_config(config_path).faq.path)
+    faq, problems = check_faq(path)
+    for problem in problems:
+        click.echo(str(problem), err=problem.severity == "error")
+    if faq is None:
+        errors = sum(p.severity == "error" for p in problems)
+        click.echo(f"{path}: {errors} error(s); the bot will keep serving the last good FAQ", err=True)
+        sys.exit(1)
+    warnings = len(problems)
+    click.echo(
+        f"{path}: OK, {len(faq.entries)} entries in {len(faq.categories)} categories"
+        + (f", {warnings} warning(s)" if warnings else "")
+    )

@@ -1,0 +1,54 @@
+"""Word lists that shape matching: greetings, courtesies, stop words and question intents."""
+
+# Removed anywhere in a question before matching: they say who is asked, not what.
+GREETINGS = [
+    "您好", "你好", "您们好", "你们好", "大家好", "各位好", "领导好", "老师好", "早上好", "上午好",
+    "下午好", "晚上好", "在吗", "在不在", "有人吗", "请问一下", "请问下", "请问", "请教一下", "请教下",
+    "请教", "麻烦问一下", "麻烦问下", "麻烦咨询一下", "麻烦咨询下", "麻烦问问", "麻烦了", "麻烦您",
+    "麻烦", "打扰一下", "打扰了", "打扰", "咨询一下", "咨询下", "想咨询", "问一下", "问下", "问问",
+    "想问一下", "想问下", "想问", "想了解一下", "想了解下", "谢谢", "感谢", "多谢", "辛苦了",
+    "领导们", "各位领导", "老师们",
+]
+
+# A message made only of these (and filler characters) is a courtesy: the bot stays quiet.
+COURTESIES = [
+    "收到", "好的", "好滴", "好嘞", "好哒", "好吧", "谢谢", "感谢", "多谢", "谢了", "辛苦", "明白",
+    "了解", "知道", "清楚", "懂了", "ok", "okay", "thanks", "thank you", "thx", "嗯", "哦", "噢", "恩",
+    "好", "行", "可以", "没问题", "对", "是的", "晓得", "领导", "老师", "指导员", "驻厂员", "大家",
+    "各位", "您", "你", "们", "在吗", "在不在", "有人吗", "你好", "您好", "早上好", "晚上好",
+    "下午好", "点赞", "赞", "棒", "太棒", "支持", "给力", "哈", "呵", "嘿", "早", "晚安", "再见",
+    "拜拜", "打扰", "麻烦", "抱拳", "加油", "一起", "努力", "战疫", "必胜", "非常", "十分", "万分",
+    "很", "真", "太", "已", "马上", "立即", "落实", "照办", "按要求", "执行", "安排",
+]
+FILLER_CHARS = "了啦啊呀哈嘛的吧哦噢呢咯么 1234567890"
+
+# Particles, pronouns and politeness that carry no topic.
+STOPWORDS = frozenset(
+    """
+    的 了 吗 呢 啊 吧 呀 嘛 么 哈 啦 哦 噢 呐 咯 嘞 哇 么 之 与 及 和 跟 或 或者 还是 并 并且 而 而且
+    是 是不是 是否 有没有 有 没有 在 于 对 对于 把 被 让 给 向 从 到 为 为了 由 以 以及 按 按照
+    我 我们 咱 咱们 俺 俺们 你 你们 您 他 他们 她 它 自己 大家 各位 本 该 此 这 那 这个 那个 这些 那些
+    这边 那边 这里 那里 这样 那样 这种 那种 一下 一些 一点 有点 有些 一个 个 些 里 上 下 中 内 外
+    现在 目前 最近 近期 今天 明天 马上 已经 还 也 都 就 才 又 再 很 太 挺 比较 非常 特别 一定
+    请问 请 问 问问 想 想要 想问 知道 了解 咨询 麻烦 谢谢 领导 老师 您好 你好 一下子
+    需要 需 要 要不要 需不需要 用不用 得 必须 应该 应当 该不该 能 能不能 能否 可以 可不可以 可否 会 会不会
+    怎么 怎么样 怎样 如何 咋 咋样 怎么办 咋办 咋整 怎么整 怎么弄 咋弄 啥 什么 哪些 哪个 哪 为什么 为啥 吗
+    呢 么样 样 吧 啊 哎 唉 嗯 额 呃 哈哈 那么 那 然后 所以 因为 但是 不过 如果 的话 关于 方面 情况 问题
+    事 事情 东西 方面 相关 具体 主要 一般 其他 其它 等 等等 之类 什么样 有关 规定 要求 政策 文件 上面
+    做 搞 弄 整 办 进行 开展 实行 执行 落实 安排 处理 注意 注意事项
+    """.split()
+)
+
+# Words that say what kind of answer is wanted; kept as weak evidence, since entries differ by them
+# ("消毒几次" against "怎么消毒").
+INTENTS = {
+    "几次": "intent:frequency", "多少次": "intent:frequency", "几遍": "intent:frequency",
+    "频次": "intent:frequency", "频率": "intent:frequency", "多久一次": "intent:frequency",
+    "每天": "intent:frequency", "一天": "intent:frequency", "每日": "intent:frequency",
+    "多久": "intent:duration", "几天": "intent:duration",
+    "多少天": "intent:duration", "多长时间": "intent:duration", "什么时候": "intent:when",
+    "啥时候": "intent:when", "何时": "intent:when", "哪天": "intent:when",
+    "流程": "intent:procedure", "程序": "intent:procedure", "步骤": "intent:procedure",
+    "找谁": "intent:who", "联系谁": "intent:who", "谁": "intent:who", "哪个部门": "intent:who",
+    "方法": "intent:method", "方式": "intent:method", "办法": "intent:method",
+}

@@ -1,0 +1,375 @@
+"""The admins' FAQ file: YAML in, a checked Faq out, or every problem with file:line."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from faq.text import normalize
+
+try:  # libyaml's parser is ~10x faster; fall back to pure Python where it is missing
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+TOP_KEYS = {"version", "categories", "synonyms", "entries"}
+CATEGORY_KEYS = {"id", "name", "team"}
+ENTRY_KEYS = {"id", "category", "question", "alternates", "keywords", "answer", "source", "effective", "review_by"}
+SUPPORTED_VERSIONS = {1}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an FAQ file, at a line."""
+
+    path: str
+    line: int
+    message: str
+    severity: str = "error"  # or "warning", which does not stop a load
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.severity}: {self.message}"
+
+
+class FaqError(Exception):
+    """An FAQ file with errors; it is refused whole."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    name: str
+    team: str | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    category: str
+    question: str
+    answer: str
+    alternates: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    source: str | None = None
+    effective: dt.date | None = None
+    review_by: dt.date | None = None
+    line: int = 0
+
+    @property
+    def phrasings(self) -> tuple[str, ...]:
+        """The question and its alternates: every way the entry is asked."""
+        return (self.question, *self.alternates)
+
+
+@dataclass(frozen=True)
+class Faq:
+    entries: tuple[Entry, ...]
+    categories: dict[str, Category]
+    synonyms: tuple[tuple[str, ...], ...] = ()
+    path: str = ""
+    warnings: tuple[Problem, ...] = ()
+    by_id: dict[str, Entry] = field(default_factory=dict)
+
+    def team_for(self, entry_id: str) -> str | None:
+        """The cadre team that takes escalations close to this entry."""
+        entry = self.by_id.get(entry_id)
+        category = self.categories.get(entry.category) if entry else None
+        return category.team if category else None
+
+
+def load_faq(path: str | Path, today: dt.date | None = None) -> Faq:
+    """Load and check an FAQ file; raise FaqError listing every error."""
+    faq, problems = _parse(Path(path), today or dt.date.today())
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise FaqError(errors)
+    return faq
+
+
+def check_faq(path: str | Path, today: dt.date | None = None) -> tuple[Faq | None, list[Problem]]:
+    """Every problem (errors and warnings) in an FAQ file, and the Faq if it has no errors."""
+    faq, problems = _parse(Path(path), today or dt.date.today())
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    return faq, problems
+
+
+class _Checker:
+    """Walks the YAML node tree so every problem can name its line."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+        self.problems: list[Problem] = []
+        self._constructor = yaml.SafeLoader("")  # only its construct_object is used
+
+    def error(self, node_or_line, message: str, severity: str = "error") -> None:
+        line = node_or_line if isinstance(node_or_line, int) else node_or_line.start_mark.line + 1
+        self.problems.append(Problem(self.path, line, message, severity))
+
+    def mapping(self, node, allowed: set[str], what: str) -> dict[str, tuple]:
+        """Keys to (key node, value node); reports unknown and repeated keys."""
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, f"{what} must be a mapping of keys to values")
+            return {}
+        result: dict[str, tuple] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key not in allowed:
+                hint = ", ".join(sorted(allowed))
+                self.error(key_node, f"unknown key {key!r} in {what} (allowed: {hint})")
+                continue
+            if key in result:
+                self.error(key_node, f"key {key!r} appears twice in {what}")
+                continue
+            result[key] = (key_node, value_node)
+        return result
+
+    def value(self, node):
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.error(node, f"cannot read value: {exc}")
+            return None
+
+    def text(self, node, what: str, required: bool = True) -> str | None:
+        if node is None:
+            return None
+        value = self.value(node)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(node.value)
+        if not isinstance(value, str):
+            self.error(node, f"{what} must be text")
+            return None
+        if required and not value.strip():
+            self.error(node, f"{what} is empty")
+            return None
+        return value.strip()
+
+    def text_list(self, node, what: str) -> list[tuple[str, int]]:
+        if node is None:
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            self.error(node, f"{what} must be a list, like [a, b]")
+            return []
+        items = []
+        for item in node.value:
+            text = self.text(item, f"each of {what}")
+            if text:
+                items.append((text, item.start_mark.line + 1))
+        return items
+
+    def date(self, node, what: str) -> dt.date | None:
+        if node is None:
+            return None
+        value = self.value(node)
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        self.error(node, f"{what} must be a date like 2020-02-21")
+        return None
+
+
+def _parse(path: Path, today: dt.date) -> tuple[Faq | None, list[Problem]]:
+    check = _Checker(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        check.error(1, "no such file")
+        return None, check.problems
+    except (OSError, UnicodeDecodeError) as exc:
+        check.error(1, f"cannot read the file: {exc}")
+        return None, check.problems
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        check.error(line, f"not valid YAML: {exc.problem or exc.context}")
+        return None, check.problems
+    except yaml.YAMLError as exc:
+        check.error(1, f"not valid YAML: {exc}")
+        return None, check.problems
+    if root is None:
+        check.error(1, "the file is empty; it needs version, categories and entries")
+        return None, check.problems
+
+    top = check.mapping(root, TOP_KEYS, "the top level")
+    if not top and not check.problems:
+        check.error(root, "the file needs version, categories and entries")
+    _check_version(check, top, root)
+    categories = _categories(check, top, root)
+    synonyms = _synonyms(check, top)
+    entries = _entries(check, top, root, categories, today)
+    faq = Faq(
+        entries=tuple(entries),
+        categories=categories,
+        synonyms=tuple(synonyms),
+        path=str(path),
+        warnings=tuple(p for p in check.problems if p.severity == "warning"),
+        by_id={e.id: e for e in entries},
+    )
+    return faq, sorted(check.problems, key=lambda p: p.line)
+
+
+def _check_version(check: _Checker, top: dict, root) -> None:
+    if "version" not in top:
+        if isinstance(root, yaml.MappingNode):
+            check.error(root, "missing key 'version' (write: version: 1)")
+        return
+    node = top["version"][1]
+    version = check.value(node)
+    if version not in SUPPORTED_VERSIONS:
+        check.error(node, f"unsupported version {version!r} (this bot reads version 1)")
+
+
+def _categories(check: _Checker, top: dict, root) -> dict[str, Category]:
+    if "categories" not in top:
+        if isinstance(root, yaml.MappingNode):
+            check.error(root, "missing key 'categories'")
+        return {}
+    node = top["categories"][1]
+    if not isinstance(node, yaml.SequenceNode):
+        check.error(node, "categories must be a list")
+        return {}
+    categories: dict[str, Category] = {}
+    for item in node.value:
+        fields = check.mapping(item, CATEGORY_KEYS, "a category")
+        if not fields:
+            continue
+        cid = check.text(fields.get("id", (None, None))[1], "category id") if "id" in fields else None
+        if "id" not in fields:
+            check.error(item, "category without an id")
+        name = check.text(fields["name"][1], "category name") if "name" in fields else None
+        if "name" not in fields:
+            check.error(item, f"category {cid or ''} has no name".replace("  ", " "))
+        team = check.text(fields["team"][1], "category team") if "team" in fields else None
+        if not cid:
+            continue
+        if not ID_PATTERN.match(cid):
+            check.error(fields["id"][1], f"bad category id {cid!r}: use lower-case letters, digits, '.' and '-'")
+        if cid in categories:
+            check.error(fields["id"][1], f"duplicate category id {cid!r}")
+            continue
+        categories[cid] = Category(cid, name or cid, team)
+    return categories
+
+
+def _synonyms(check: _Checker, top: dict) -> list[tuple[str, ...]]:
+    if "synonyms" not in top:
+        return []
+    node = top["synonyms"][1]
+    if not isinstance(node, yaml.SequenceNode):
+        check.error(node, "synonyms must be a list of lists, like - [消毒, 消杀]")
+        return []
+    groups = []
+    for item in node.value:
+        words = [w for w, _ in check.text_list(item, "a synonym group")]
+        if isinstance(item, yaml.SequenceNode) and len(words) < 2:
+            check.error(item, "a synonym group needs at least two words")
+        elif len(words) >= 2:
+            groups.append(tuple(words))
+    return groups
+
+
+def _entries(check: _Checker, top: dict, root, categories: dict, today: dt.date) -> list[Entry]:
+    if "entries" not in top:
+        if isinstance(root, yaml.MappingNode):
+            check.error(root, "missing key 'entries'")
+        return []
+    node = top["entries"][1]
+    if not isinstance(node, yaml.SequenceNode):
+        check.error(node, "entries must be a list")
+        return []
+    entries: list[Entry] = []
+    seen_ids: dict[str, int] = {}
+    seen_phrasings: dict[str, tuple[str, int]] = {}
+    for item in node.value:
+        entry = _entry(check, item, categories, today)
+        if entry is None:
+            continue
+        if entry.id in seen_ids:
+            check.error(entry.line, f"duplicate id {entry.id!r} (first at line {seen_ids[entry.id]})")
+            continue
+        seen_ids[entry.id] = entry.line
+        for phrasing, line in _phrasing_lines(item, entry):
+            key = normalize(phrasing)
+            if not key:
+                continue
+            other = seen_phrasings.get(key)
+            if other and other[0] != entry.id:
+                check.error(line, f"phrasing {phrasing!r} is also under entry {other[0]!r} (line {other[1]})")
+            elif other:
+                check.error(line, f"phrasing {phrasing!r} is repeated in entry {entry.id!r}", "warning")
+            else:
+                seen_phrasings[key] = (entry.id, line)
+        entries.append(entry)
+    if not node.value:
+        check.error(node, "entries is empty; the FAQ needs at least one entry")
+    return entries
+
+
+def _phrasing_lines(item, entry: Entry) -> list[tuple[str, int]]:
+    lines = {}
+    for key_node, value_node in item.value:
+        if key_node.value == "question":
+            lines[entry.question] = value_node.start_mark.line + 1
+        elif key_node.value == "alternates" and isinstance(value_node, yaml.SequenceNode):
+            for alt in value_node.value:
+                lines.setdefault(str(alt.value).strip(), alt.start_mark.line + 1)
+    return [(p, lines.get(p, entry.line)) for p in entry.phrasings]
+
+
+def _entry(check: _Checker, item, categories: dict, today: dt.date) -> Entry | None:
+    fields = check.mapping(item, ENTRY_KEYS, "an entry")
+    if not fields:
+        return None
+    line = item.start_mark.line + 1
+    node = lambda key: fields[key][1] if key in fields else None  # noqa: E731
+    entry_id = check.text(node("id"), "id") if "id" in fields else None
+    label = f"entry {entry_id!r}" if entry_id else "an entry"
+    for key in ("id", "category", "question", "answer"):
+        if key not in fields:
+            check.error(item, f"{label} has no {key}")
+    if entry_id and not ID_PATTERN.match(entry_id):
+        check.error(node("id"), f"bad id {entry_id!r}: use lower-case letters, digits, '.' and '-'")
+    category = check.text(node("category"), f"category of {label}")
+    if category and category not in categories:
+        declared = ", ".join(sorted(categories)) or "none"
+        check.error(node("category"), f"category {category!r} of {label} is not declared (declared: {declared})")
+    question = check.text(node("question"), f"question of {label}")
+    answer = check.text(node("answer"), f"answer of {label}")
+    alternates = [a for a, _ in check.text_list(node("alternates"), f"alternates of {label}")]
+    keywords = [k for k, _ in check.text_list(node("keywords"), f"keywords of {label}")]
+    source = check.text(node("source"), f"source of {label}")
+    effective = check.date(node("effective"), f"effective of {label}")
+    review_by = check.date(node("review_by"), f"review_by of {label}")
+    if review_by and review_by < today:
+        check.error(node("review_by"), f"{label} was due for review on {review_by.isoformat()}", "warning")
+    if not (entry_id and category and question and answer):
+        return None
+    return Entry(
+        id=entry_id,
+        category=category,
+        question=question,
+        answer=answer,
+        alternates=tuple(alternates),
+        keywords=tuple(keywords),
+        source=source,
+        effective=effective,
+        review_by=review_by,
+        line=line,
+    )

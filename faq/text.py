@@ -1,0 +1,152 @@
+"""Chinese text handling: normalisation, courtesy detection, segmentation and pinyin."""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+import jieba
+import opencc
+from pypinyin import Style, lazy_pinyin
+
+from faq import lexicon
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+USER_DICT = DATA_DIR / "userdict.txt"
+SYNONYMS_FILE = DATA_DIR / "synonyms.txt"
+
+_t2s = opencc.OpenCC("t2s")
+# WeChat stickers and placeholders arrive as text: [强], [抱拳], [图片], [语音].
+_STICKER = re.compile(r"\[[^\[\]\s]{1,6}\]")
+# WeChat writes a mention as "@name" followed by U+2005, which NFKC turns into a plain space.
+_MENTION = re.compile(r"@[^\s@]{1,32}(?:\s+|$)")
+_DECIMAL = re.compile(r"(?<=\d)\.(?=\d)")
+_SPACES = re.compile(r"\s+")
+_GREETING = re.compile("|".join(sorted(lexicon.GREETINGS, key=len, reverse=True)))
+
+
+def to_simplified(text: str) -> str:
+    """Full-width to half-width (NFKC), traditional to simplified, lower case."""
+    return _t2s.convert(unicodedata.normalize("NFKC", text)).lower()
+
+
+def strip_mentions(text: str, bot_name: str) -> str:
+    """Remove "@bot name" anywhere and "@anyone " as WeChat writes mentions."""
+    if bot_name:
+        text = text.replace("@" + to_simplified(bot_name), " ")
+    return _MENTION.sub(" ", text)
+
+
+def _keep(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category[0] in "LN" or ch in "%."
+
+
+def strip_symbols(text: str) -> str:
+    """Replace stickers, emoji and punctuation with spaces; keep letters, digits, decimals and %."""
+    text = _STICKER.sub(" ", text)
+    text = _DECIMAL.sub("点", text)
+    text = "".join(ch if _keep(ch) else " " for ch in text).replace(".", " ")
+    return _SPACES.sub(" ", text).strip()
+
+
+def clean(text: str, bot_name: str = "") -> str:
+    """Normalise a message up to, but not including, greeting removal."""
+    return strip_symbols(strip_mentions(to_simplified(text), bot_name))
+
+
+def strip_greetings(text: str) -> str:
+    """Drop greetings and politeness formulas that carry no question ("您好，请问一下")."""
+    return _SPACES.sub(" ", _GREETING.sub(" ", text)).strip()
+
+
+def normalize(text: str, bot_name: str = "") -> str:
+    """The matcher's view of a message: cleaned, with greetings removed."""
+    cleaned = clean(text, bot_name)
+    stripped = strip_greetings(cleaned)
+    return stripped or cleaned
+
+
+def is_courtesy(cleaned: str) -> bool:
+    """True when a cleaned message holds nothing but thanks, acknowledgements or stickers."""
+    rest = _COURTESY.sub("", cleaned.replace(" ", ""))
+    return not rest.strip(lexicon.FILLER_CHARS)
+
+
+_COURTESY = re.compile("|".join(sorted(lexicon.COURTESIES, key=len, reverse=True)))
+
+
+class Segmenter:
+    """jieba with HMM off and the domain dictionary, shared by FAQ and questions alike."""
+
+    def __init__(self) -> None:
+        self._tokenizer = jieba.Tokenizer()
+        self._lock = threading.Lock()
+        self._known: set[str] = set()
+        logging.getLogger("jieba").setLevel(logging.WARNING)
+        jieba.setLogLevel(logging.WARNING)
+        self._tokenizer.initialize()
+        self._tokenizer.load_userdict(str(USER_DICT))
+        for concept in load_synonym_file(SYNONYMS_FILE):
+            self.add_words(concept)
+
+    def add_words(self, words) -> None:
+        """Teach the segmenter words (FAQ synonyms and keywords) so both sides cut them whole."""
+        with self._lock:
+            for word in words:
+                word = normalize_term(word)
+                if len(word) > 1 and " " not in word and word not in self._known:
+                    self._known.add(word)
+                    if self._tokenizer.FREQ.get(word, 0) == 0:
+                        self._tokenizer.add_word(word, freq=max(self._tokenizer.suggest_freq(word), 100))
+        self.cut.cache_clear()
+
+    @lru_cache(maxsize=200_000)
+    def cut(self, text: str) -> tuple[str, ...]:
+        """Words of a normalised text, spaces dropped."""
+        return tuple(w for w in self._tokenizer.cut(text, HMM=False) if w.strip())
+
+    def frequency(self, word: str) -> int:
+        """The word's count in jieba's general dictionary (0 when unknown)."""
+        return self._tokenizer.FREQ.get(word, 0)
+
+    @property
+    def total(self) -> int:
+        return self._tokenizer.total
+
+
+def normalize_term(word: str) -> str:
+    """A dictionary term (synonym, keyword) in the form matching sees."""
+    return strip_symbols(to_simplified(word)).replace(" ", "")
+
+
+def load_synonym_file(path: Path) -> list[list[str]]:
+    """One concept per line, its words separated by spaces; '#' starts a comment."""
+    concepts = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) > 1:
+            concepts.append(words)
+    return concepts
+
+
+@lru_cache(maxsize=100_000)
+def pinyin_key(word: str) -> str:
+    """Toneless pinyin of a word, syllables joined by spaces (homophone typos share it)."""
+    return " ".join(lazy_pinyin(word, style=Style.NORMAL, errors="ignore"))
+
+
+_segmenter: Segmenter | None = None
+_segmenter_lock = threading.Lock()
+
+
+def segmenter() -> Segmenter:
+    """The process-wide Segmenter (jieba's dictionary costs ~0.5 s to load, so load it once)."""
+    global _segmenter
+    with _segmenter_lock:
+        if _segmenter is None:
+            _segmenter = Segmenter()
+        return _segmenter

@@ -1,0 +1,47 @@
+"""The XML both WeChat and WeCom speak: flat <xml> documents in, text and encrypted envelopes out."""
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from handlers.crypto import Rejected
+
+# Characters XML 1.0 cannot carry at all; a reply containing one would be unparseable.
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def parse(body: bytes) -> dict[str, str]:
+    """The child elements of a flat <xml> document as a dict; anything else is Rejected."""
+    # Callbacks never carry a DTD; refusing one rules out entity expansion and external entities.
+    if b"<!" in body.replace(b"<![CDATA[", b""):
+        raise Rejected("malformed XML")
+    try:
+        root = ET.fromstring(body)
+    except (ET.ParseError, ValueError):
+        raise Rejected("malformed XML") from None
+    if root.tag != "xml":
+        raise Rejected("malformed XML")
+    return {child.tag: (child.text or "").strip() if len(child) == 0 else "" for child in root}
+
+
+def cdata(text: str) -> str:
+    """Text wrapped in CDATA, safe even when it contains "]]>"."""
+    text = _INVALID_XML.sub("", text)
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def text_reply(to_user: str, from_user: str, create_time: int, content: str) -> str:
+    """A passive text reply."""
+    return (
+        f"<xml><ToUserName>{cdata(to_user)}</ToUserName><FromUserName>{cdata(from_user)}</FromUserName>"
+        f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content>{cdata(content)}</Content></xml>"
+    )
+
+
+def encrypted_reply(encrypt: str, signature: str, timestamp: str, nonce: str) -> str:
+    """The envelope an encrypted passive reply travels in."""
+    return (
+        f"<xml><Encrypt>{cdata(encrypt)}</Encrypt><MsgSignature>{cdata(signature)}</MsgSignature>"
+        f"<TimeStamp>{timestamp}</TimeStamp><Nonce>{cdata(nonce)}</Nonce></xml>"
+    )
