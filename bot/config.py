@@ -44,23 +44,24 @@ class BotConfig:
 
 @dataclass(frozen=True)
 class WechatConfig:
-    token: str
+    # repr=False: a logged or printed Config must not show secrets.
+    token: str = field(repr=False)
     app_id: str = ""
-    encoding_aes_key: str = ""
+    encoding_aes_key: str = field(default="", repr=False)
     mode: str = "safe"  # plain, compat or safe
 
 
 @dataclass(frozen=True)
 class WecomConfig:
-    token: str
-    encoding_aes_key: str
+    token: str = field(repr=False)
+    encoding_aes_key: str = field(repr=False)
     corp_id: str
 
 
 @dataclass(frozen=True)
 class WecomBotConfig:
-    token: str
-    encoding_aes_key: str
+    token: str = field(repr=False)
+    encoding_aes_key: str = field(repr=False)
 
 
 @dataclass(frozen=True)

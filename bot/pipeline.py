@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
+from dataclasses import replace
 from typing import Callable, Protocol
 
 from bot import replies
@@ -11,6 +14,10 @@ from bot.model import Decision, Message
 from bot.store import Store, Tx
 
 log = logging.getLogger(__name__)
+
+# Enterprises ask the same few questions over and over; deciding costs ~0.2 ms, a cache hit
+# ~1 us. Per worker, per FAQ version, exact text.
+DECISION_CACHE_SIZE = 4096
 
 
 class Matcher(Protocol):
@@ -23,8 +30,8 @@ Escalator = Callable[[Message, Decision, Tx], Decision]
 
 
 def acknowledge(message: Message, decision: Decision, tx: Tx) -> Decision:
-    """The default escalation: keep the message in the log and tell the asker it was passed on."""
-    decision.reply = replies.ESCALATED
+    """The default escalation: the message row is the record; the matcher's reply already says it was passed on."""
+    decision.reply = decision.reply or replies.ESCALATED
     return decision
 
 
@@ -50,40 +57,66 @@ class Pipeline:
         self.config = config
         self.escalate = escalate
         self.clock = clock
+        self._cache: OrderedDict[str, Decision] = OrderedDict()
+        self._cache_matcher: object = None
+        self._cache_lock = threading.Lock()
 
     def handle(self, message: Message) -> Decision:
         """Decide what to do with a text message; a retry gets the recorded Decision back unchanged."""
         started = time.perf_counter()
-        key = dedup_key(message)
         if message.is_group and not message.mentioned:
             # Group chatter not addressed to us: recorded, never answered.
-            return self._record(key, message, Decision("ignore"), started)
-        prior = self.store.find_decision(key)
-        if prior is not None:
-            return prior
-        decision = self.matcher_source().decide(message.text)
-        if decision.kind == "escalate" and _is_courtesy(message.text, self.config.bot.name):
-            decision = Decision("ignore", score=decision.score, candidates=decision.candidates)
-        if decision.kind == "ignore":
-            decision.reply = ""
-        return self._record(key, message, decision, started)
+            return self._record(message, Decision("ignore"), started)
+        # A retry is decided again (cheaply, from the cache) and then meets its first
+        # attempt's row in _record, which wins.
+        return self._record(message, self._decide(message.text), started)
 
     def handle_other(self, message: Message, reply: str) -> Decision:
         """Record a non-text message or event that gets a fixed reply (or none), once."""
-        return self._record(dedup_key(message), message, Decision("ignore", reply=reply), time.perf_counter())
+        return self._record(message, Decision("ignore", reply=reply), time.perf_counter())
 
-    def _record(self, key: str, message: Message, decision: Decision, started: float) -> Decision:
-        # The dedup check is repeated under the write lock: two workers racing on the
-        # same retry both decide, but only the first commits, and the second returns its row.
+    def _decide(self, text: str) -> Decision:
+        matcher = self.matcher_source()
+        with self._cache_lock:
+            if matcher is not self._cache_matcher:  # a reloaded FAQ starts a fresh cache
+                self._cache.clear()
+                self._cache_matcher = matcher
+            cached = self._cache.get(text)
+            if cached is not None:
+                self._cache.move_to_end(text)
+        if cached is None:
+            cached = matcher.decide(text)
+            if cached.kind == "escalate" and _is_courtesy(text, self.config.bot.name):
+                cached = Decision("ignore", score=cached.score, candidates=cached.candidates)
+            if cached.kind == "ignore":
+                cached.reply = ""
+            with self._cache_lock:
+                if matcher is self._cache_matcher:
+                    self._cache[text] = cached
+                    if len(self._cache) > DECISION_CACHE_SIZE:
+                        self._cache.popitem(last=False)
+        # The escalation step may fill in the reply and ticket: hand out a copy.
+        return replace(cached, candidates=list(cached.candidates))
+
+    def _record(self, message: Message, decision: Decision, started: float) -> Decision:
+        """Log the message once; for a retry, return what its first attempt decided instead."""
+        key = dedup_key(message)
+        if decision.kind != "escalate":
+            prior = self.store.record_once(key, message, decision, _ms_since(started))
+            return prior or decision
+        # Escalation writes more than the log row (a ticket, next issue): one transaction
+        # holding the write lock, so two workers racing on the same retry cannot both escalate.
         with self.store.transaction() as tx:
             prior = tx.find_decision(key)
             if prior is not None:
                 return prior
-            if decision.kind == "escalate":
-                decision = self.escalate(message, decision, tx)
-            handled_ms = (time.perf_counter() - started) * 1000
-            tx.log_message(key, message, decision, handled_ms)
+            decision = self.escalate(message, decision, tx)
+            tx.log_message(key, message, decision, _ms_since(started))
         return decision
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
 
 
 def _is_courtesy(text: str, bot_name: str) -> bool:

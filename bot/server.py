@@ -1,6 +1,7 @@
 """The web app (create_app) and `run.py serve`, which runs it under gunicorn."""
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -9,7 +10,7 @@ from typing import Callable
 
 import click
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from bot.cli import cli, config_option, get_config
 from bot.config import Config
@@ -60,6 +61,12 @@ def create_app(config: Config, *, clock: Callable[[], float] | None = None, watc
             """The benchmark's baseline: Flask and gunicorn, nothing else."""
             request.get_data()
             return Response("success", mimetype="text/plain")
+
+    @app.before_request
+    def body_limit() -> None:
+        # Refuse an oversized body before any other check, whatever the route.
+        if (request.content_length or 0) > config.server.max_body_bytes:
+            raise RequestEntityTooLarge()
 
     @app.after_request
     def no_sniff(response: Response) -> Response:
@@ -125,6 +132,9 @@ def gunicorn_options(config: Config) -> dict:
         "loglevel": "info",
         "limit_request_line": 8190,
         "proc_name": "fuyi-bot",
+        # gunicorn 25+ opens a control socket at a fixed path in $HOME; two servers on one
+        # machine (tests, the benchmark) would fight over it, and nothing here uses it.
+        "control_socket_disable": True,
     }
 
 
@@ -135,12 +145,17 @@ def run_gunicorn(config: Config) -> None:
     class Application(BaseApplication):
         def load_config(self) -> None:
             for key, value in gunicorn_options(config).items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:  # older gunicorn lacks some settings
+                    self.cfg.set(key, value)
 
         def load(self) -> Flask:
             # Runs in each worker after the fork (no preload): own SQLite connection, own
             # FAQ and own watcher thread.
-            return create_app(config, watch_faq=True)
+            app = create_app(config, watch_faq=True)
+            # The FAQ index and jieba's dictionary are millions of long-lived objects; move
+            # them out of the collector's sight, or every full collection walks them all.
+            gc.freeze()
+            return app
 
     Application().run()
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import sqlite_utils
 
@@ -16,6 +17,7 @@ from bot.model import Candidate, Decision, Message
 # Writes take well under a millisecond; waiting up to 3 s for a lock still leaves
 # room inside WeChat's 5-second deadline.
 BUSY_TIMEOUT_MS = 3000
+T = TypeVar("T")
 
 _MESSAGE_COLUMNS = {
     "id": int,
@@ -64,8 +66,8 @@ class Tx:
         row = self.conn.execute("SELECT * FROM messages WHERE dedup_key = ?", (dedup_key,)).fetchone()
         return _decision_from_row(row) if row else None
 
-    def log_message(self, dedup_key: str, message: Message, decision: Decision, handled_ms: float) -> int:
-        """Record an inbound message and what was done with it; returns the row id."""
+    def log_message(self, dedup_key: str, message: Message, decision: Decision, handled_ms: float) -> bool:
+        """Record an inbound message and what was done with it; False if its key was already logged."""
         row = {
             "dedup_key": dedup_key,
             "channel": message.channel,
@@ -89,8 +91,27 @@ class Tx:
         }
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        cur = self.conn.execute(f"INSERT INTO messages ({columns}) VALUES ({marks})", tuple(row.values()))
-        return cur.lastrowid
+        cur = self.conn.execute(f"INSERT OR IGNORE INTO messages ({columns}) VALUES ({marks})", tuple(row.values()))
+        return cur.rowcount == 1
+
+
+def _when_unlocked(statement: Callable[[], T]) -> T:
+    """Run a statement that needs the write lock, retrying quickly while another worker holds it.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10 ms... between tries, while a write here
+    holds the lock for about 0.1 ms; polling every 0.1-2 ms hands the lock over sooner.
+    A statement that failed with "locked" wrote nothing, so trying again is safe.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.0001
+    while True:
+        try:
+            return statement()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.002)
 
 
 class Store:
@@ -107,9 +128,13 @@ class Store:
         if db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Autocommit mode, so the transactions below are exactly the ones we BEGIN.
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            conn = sqlite3.connect(self.path, timeout=0, isolation_level=None)
             conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # No busy wait for statements: the write transactions poll for the lock themselves
+            # (_begin_immediate); init() waits explicitly.
+            conn.execute("PRAGMA busy_timeout = 0")
+            # In WAL mode NORMAL loses at most the last commits on power loss, never corrupts.
+            conn.execute("PRAGMA synchronous = NORMAL")
             db = sqlite_utils.Database(conn)
             self._local.db = db
         return db
@@ -117,26 +142,36 @@ class Store:
     def init(self) -> "Store":
         """Create tables and indexes if missing and switch to WAL; safe to run in every worker."""
         db = self.db
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # workers start together
         db.enable_wal()
-        # In WAL mode NORMAL loses at most the last commits on power loss, never corrupts.
-        db.execute("PRAGMA synchronous = NORMAL")
         db["messages"].create(_MESSAGE_COLUMNS, pk="id", not_null={"dedup_key"}, if_not_exists=True)
         db["messages"].create_index(["dedup_key"], unique=True, if_not_exists=True)
         db["messages"].create_index(["decision", "id"], if_not_exists=True)
         db["messages"].create_index(["channel", "chat"], if_not_exists=True)
+        db.execute("PRAGMA busy_timeout = 0")
         return self
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         """A write transaction that holds SQLite's write lock from the start, so check-then-insert is atomic across workers."""
         conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
+        _when_unlocked(lambda: conn.execute("BEGIN IMMEDIATE"))
         try:
             yield Tx(conn)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def record_once(self, dedup_key: str, message: Message, decision: Decision, handled_ms: float) -> Decision | None:
+        """Log a message that needs no other write; if its key is already logged, return that Decision instead.
+
+        One autocommitted INSERT OR IGNORE against the unique key: atomic across workers.
+        """
+        tx = Tx(self.db.conn)
+        if _when_unlocked(lambda: tx.log_message(dedup_key, message, decision, handled_ms)):
+            return None
+        return tx.find_decision(dedup_key)
 
     def find_decision(self, dedup_key: str) -> Decision | None:
         """Read-only retry check, without taking the write lock."""

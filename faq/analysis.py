@@ -18,6 +18,7 @@ class Analysis:
     text: str  # normalised, typos repaired
     concepts: tuple[str, ...]  # canonical concepts in order, stop words dropped
     weights: dict[str, float]  # informativeness of each concept, 0..1 (general language)
+    surfaces: dict[str, str]  # the word the text used for each concept
 
 
 class Analyzer:
@@ -53,6 +54,7 @@ class Analyzer:
         text = self.repair_typos(normalized) if repair else normalized
         concepts: list[str] = []
         weights: dict[str, float] = {}
+        surfaces: dict[str, str] = {}
         for word in self.segmenter.cut(text):
             concept, weight = self._concept(word)
             if concept is None:
@@ -60,9 +62,10 @@ class Analyzer:
             if concept not in weights:
                 concepts.append(concept)
                 weights[concept] = weight
+                surfaces[concept] = word
             else:
                 weights[concept] = max(weights[concept], weight)
-        return Analysis(text, tuple(concepts), weights)
+        return Analysis(text, tuple(concepts), weights, surfaces)
 
     def _concept(self, word: str) -> tuple[str | None, float]:
         cached = self._word_cache.get(word)
@@ -76,7 +79,8 @@ class Analyzer:
         concept = self.canonical.get(word)
         if concept is None and word in lexicon.STOPWORDS:
             return None, 0.0
-        return concept or word, self.informativeness(word)
+        weight = self.informativeness(word) * lexicon.DOMAIN_COMMON.get(concept or word, 1.0)
+        return concept or word, weight
 
     def informativeness(self, word: str) -> float:
         """0..1 from the word's rarity in general Chinese (jieba's dictionary counts)."""

@@ -108,3 +108,36 @@ def faq_check(config_path, file):
         f"{path}: OK, {len(faq.entries)} entries in {len(faq.categories)} categories"
         + (f", {warnings} warning(s)" if warnings else "")
     )
+
+
+@faq_group.command("eval")
+@config_option
+@click.option("--faq", "faq_path", type=click.Path(dir_okay=False), help="Use this FAQ file alone.")
+@click.option("--misses", is_flag=True, help="Also list every question not handled right.")
+@click.argument("questions", type=click.Path(exists=True, dir_okay=False))
+def faq_eval(config_path, faq_path, misses, questions):
+    """Measure the bot on a labelled question file.
+
+    QUESTIONS is YAML: `questions: [{q: 回哈员工是否先隔离, expect:
+    isolation.returning-staff}, ...]`, where expect is an FAQ id, `escalate`
+    (out of scope) or `ignore` (a courtesy).
+
+    Example:
+
+        python run.py faq eval tests/data/eval_starter_dev.yaml --misses
+    """
+    from faq.evaluation import evaluate, load_labelled
+    from faq.matcher import Matcher
+
+    config = get_config(config_path)
+    path = faq_path or config.faq.path
+    try:
+        matcher = Matcher(load_faq(path), config.bot)
+    except FaqError as exc:
+        raise click.ClickException(f"the FAQ has errors:\n{exc}") from None
+    report = evaluate(matcher, load_labelled(questions))
+    if misses:
+        for item, decision in report.misses:
+            got = ",".join(f"{c.faq_id}:{c.score:.2f}" for c in decision.candidates[:3])
+            click.echo(f"{item.expect:32} {decision.kind:8} {decision.score:.2f} {item.question}  [{got}]")
+    click.echo(report.summary())

@@ -20,6 +20,7 @@ TOP_KEYS = {"version", "categories", "synonyms", "entries"}
 CATEGORY_KEYS = {"id", "name", "team"}
 ENTRY_KEYS = {"id", "category", "question", "alternates", "keywords", "answer", "source", "effective", "review_by"}
 SUPPORTED_VERSIONS = {1}
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Entry:
     effective: dt.date | None = None
     review_by: dt.date | None = None
     line: int = 0
+    normalized: tuple[str, ...] = ()  # the phrasings as the matcher sees them, computed once at load
 
     @property
     def phrasings(self) -> tuple[str, ...]:
@@ -133,6 +135,8 @@ class _Checker:
         return result
 
     def value(self, node):
+        if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG:
+            return node.value  # most values are plain text: skip the constructor
         try:
             return self._constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
@@ -305,8 +309,7 @@ def _entries(check: _Checker, top: dict, root, categories: dict, today: dt.date)
             check.error(entry.line, f"duplicate id {entry.id!r} (first at line {seen_ids[entry.id]})")
             continue
         seen_ids[entry.id] = entry.line
-        for phrasing, line in _phrasing_lines(item, entry):
-            key = normalize(phrasing)
+        for (phrasing, line), key in zip(_phrasing_lines(item, entry), entry.normalized):
             if not key:
                 continue
             other = seen_phrasings.get(key)
@@ -372,4 +375,5 @@ def _entry(check: _Checker, item, categories: dict, today: dt.date) -> Entry | N
         effective=effective,
         review_by=review_by,
         line=line,
+        normalized=tuple(normalize(p) for p in (question, *alternates)),
     )

@@ -12,7 +12,7 @@ from bot.model import Candidate, Decision
 from faq.analysis import Analysis, Analyzer
 from faq.loader import Entry, Faq
 from faq.replies import render_reply
-from faq.text import clean, is_courtesy, normalize, segmenter, strip_greetings
+from faq.text import clean, is_courtesy, normalize, segmenter, strip_greetings, to_simplified
 
 ANSWER_ONLY_CREDIT = 0.4  # a question word found only in an entry's answer counts for this much
 FIRST_STAGE_SIZE = 24
@@ -56,13 +56,13 @@ class Matcher:
         self.phrasings: list[Phrasing] = []
         self.entry_phrasings: list[list[int]] = []
         self.entry_vocab: list[frozenset[str]] = []
-        self.answer_vocab: list[frozenset[str]] = []
+        self.answers: list[str] = []
         postings: dict[str, list[int]] = {}
         for index, entry in enumerate(self.entries):
             own: list[int] = []
             vocab: set[str] = set()
-            for text in entry.phrasings:
-                analysis = analyze(normalize(text), repair=False)
+            for text in entry.normalized:
+                analysis = analyze(text, repair=False)
                 own.append(len(self.phrasings))
                 self.phrasings.append(Phrasing(index, analysis, "".join(analysis.concepts)))
                 vocab.update(analysis.concepts)
@@ -72,8 +72,8 @@ class Matcher:
             self.entry_vocab.append(frozenset(vocab))
             for concept in vocab:
                 postings.setdefault(concept, []).append(index)
-            answer = analyze(normalize(entry.answer), repair=False).concepts
-            self.answer_vocab.append(frozenset(answer) - vocab)
+            # Answers are long: searched as text for the few candidates, never segmented.
+            self.answers.append(to_simplified(entry.answer))
         size = max(len(self.entries), 1)
         self.postings = {c: np.asarray(ids, dtype=np.int32) for c, ids in postings.items()}
         # How much a concept tells entries apart: 1 for a concept no entry has, near 0 for one all share.
@@ -119,12 +119,12 @@ class Matcher:
 
     def _score(self, index: int, analysis: Analysis, weights: dict[str, float], total: float) -> Scored:
         vocab = self.entry_vocab[index]
-        answer_vocab = self.answer_vocab[index]
+        answer = self.answers[index]
         covered = 0.0
         for concept, weight in weights.items():
             if concept in vocab:
                 covered += weight
-            elif concept in answer_vocab:
+            elif analysis.surfaces[concept] in answer or concept in answer:
                 covered += ANSWER_ONLY_CREDIT * weight
         coverage = covered / total if total else 0.0
         best = (0.0, 0.0, 0.0)

@@ -1,0 +1,137 @@
+"""Matcher benchmark: FAQ load time and time per question at 100, 1,000 and 10,000 generated entries.
+
+Run with `make bench` (or `.venv/bin/python bench/matcher_bench.py [--sizes 100,1000]`).
+Prints a table; README quotes the figures. Not a test: timings depend on the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+REGIONS = "杭州 宁波 温州 嘉兴 湖州 绍兴 金华 衢州 舟山 台州 丽水 苏州 无锡 常州 南通 扬州 镇江 泰州 徐州 盐城 淮安 连云港 宿迁 南京 合肥 芜湖 广州 深圳 佛山 东莞 中山 珠海 惠州 江门 肇庆 汕头 厦门 福州 泉州 漳州 青岛 济南 烟台 潍坊 临沂 郑州 洛阳 长沙 株洲 南昌 成都 重庆 西安 昆明 贵阳 南宁 天津 石家庄 唐山 保定 太原 沈阳 大连 长春 哈尔滨".split()
+INDUSTRIES = "汽配 纺织 服装 电子 机械 化工 食品 医药 五金 家具 塑料 印刷 建材 物流 电商 餐饮 超市 建筑 钢铁 造纸 陶瓷 玩具 灯具 眼镜 制鞋 箱包 光伏 模具 轴承 泵阀".split()
+SUBJECTS = "员工 工人 职工 外地员工 新招员工 返岗人员 管理人员 保洁人员 保安 厨师 司机 访客 供应商 实习生 派遣工".split()
+PLACES = "车间 食堂 宿舍 办公室 仓库 门卫室 会议室 电梯 卫生间 班车 厂区 生产线 更衣室 浴室 停车场 装卸区".split()
+TOPICS = "消毒 测温 隔离 戴口罩 通风 登记 分餐 错峰 健康打卡 核酸检测 居家观察 清洁 间隔就座 限流 报备 体温监测".split()
+ASKS = [
+    "{r}{i}企业{s}在{p}要不要{t}",
+    "{r}{i}行业{p}{t}有什么要求",
+    "{i}企业{s}{t}怎么安排",
+    "{r}的{i}厂{p}是否需要{t}",
+    "{s}进{p}前{t}的标准是什么",
+    "{r}{i}公司{p}每天{t}几次",
+]
+
+
+def generate_faq(size: int, seed: int = 7) -> tuple[str, list[str]]:
+    """A valid FAQ file of `size` entries and a list of questions to time."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    lines = [
+        "version: 1",
+        "categories:",
+        "  - {id: prevention, name: 防控措施, team: 防控指导组}",
+        "  - {id: labor, name: 用工保障, team: 用工保障组}",
+        "entries:",
+    ]
+    questions = []
+    for n in range(size):
+        phrasings = []
+        while len(phrasings) < 6:
+            text = rng.choice(ASKS).format(
+                r=rng.choice(REGIONS), i=rng.choice(INDUSTRIES), s=rng.choice(SUBJECTS),
+                p=rng.choice(PLACES), t=rng.choice(TOPICS),
+            )
+            if text not in seen:
+                seen.add(text)
+                phrasings.append(text)
+        lines += [
+            f"  - id: generated.entry-{n}",
+            f"    category: {rng.choice(['prevention', 'labor'])}",
+            f"    question: {phrasings[0]}？",
+            "    alternates: [" + ", ".join(phrasings[1:]) + "]",
+            "    answer: |",
+            f"      按照{rng.choice(REGIONS)}防控指挥部要求，{rng.choice(PLACES)}每日{rng.choice(TOPICS)}不少于两次，并做好记录。",
+            "    source: 《企事业单位复工复产疫情防控措施指南》",
+            "    effective: 2020-02-21",
+        ]
+        if rng.random() < 0.3:
+            questions.append(rng.choice(phrasings[1:]).replace("要不要", "需不需要") + "呀")
+    questions += ["回哈员工是否先隔离", "厂区一天消毒几次", "员工就餐是否分开", "社保能缓缴吗", "收到，谢谢领导"]
+    return "\n".join(lines) + "\n", questions
+
+
+def measure(size: int, repeats: int) -> dict:
+    from faq.loader import load_faq
+    from faq.matcher import Matcher
+    from faq.text import segmenter
+
+    segmenter()  # jieba's own dictionary loads once per process; not part of an FAQ load
+    text, questions = generate_faq(size)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "faq.yaml"
+        path.write_text(text, encoding="utf-8")
+        started = time.perf_counter()
+        matcher = Matcher(load_faq(path))
+        load_seconds = time.perf_counter() - started
+    questions = (questions * (1 + 400 // max(len(questions), 1)))[:400]
+    for q in questions[:20]:
+        matcher.decide(q)  # warm caches as a running server would have them
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for q in questions:
+            matcher.decide(q)
+        runs.append((time.perf_counter() - started) / len(questions))
+    return {"size": size, "load_s": load_seconds, "per_question_ms": statistics.median(runs) * 1000}
+
+
+def first_answer_seconds() -> float:
+    """Wall time from starting `run.py ask` to its first answer, with the starter FAQ."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), "ask", "--json"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    proc.stdin.write("厂区一天消毒几次\n")
+    proc.stdin.flush()
+    proc.stdout.readline()
+    elapsed = time.perf_counter() - started
+    proc.stdin.close()
+    proc.wait()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    print(f"{'entries':>8} {'load (s)':>9} {'per question (ms)':>18}")
+    for size in (int(s) for s in args.sizes.split(",")):
+        # A fresh process per size, so one size's caches do not flatter the next.
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(size), "--repeats", str(args.repeats)],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()
+        print(f"{size:>8} {float(out[0]):>9.2f} {float(out[1]):>18.3f}")
+    print(f"first answer after process start, starter FAQ: {first_answer_seconds():.2f} s")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--one":
+        result = measure(int(sys.argv[2]), int(sys.argv[sys.argv.index("--repeats") + 1]))
+        print(result["load_s"], result["per_question_ms"])
+    else:
+        main()

@@ -1,0 +1,91 @@
+"""The FAQ as the running bot sees it: reloaded when the file changes, last good version kept."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from bot.config import BotConfig
+from faq.loader import FaqError, load_faq
+from faq.matcher import Matcher
+
+log = logging.getLogger(__name__)
+
+
+class LiveFaq:
+    """Holds the current Matcher; a changed file is loaded off to the side and swapped in whole."""
+
+    def __init__(self, path: str | Path, settings: BotConfig | None = None, reload_seconds: float = 2.0):
+        self.path = Path(path)
+        self.settings = settings or BotConfig()
+        self.reload_seconds = reload_seconds
+        self._lock = threading.Lock()
+        self._checked_at = 0.0
+        self._error: str | None = None
+        self._stamp = self._file_stamp()
+        self._matcher = Matcher(load_faq(self.path), self.settings)  # the first load must succeed
+        self._loaded_at = dt.datetime.now(dt.timezone.utc)
+
+    def matcher(self) -> Matcher:
+        """The current Matcher, after reloading the file if it changed since the last look."""
+        now = time.monotonic()
+        if now - self._checked_at >= self.reload_seconds and self._lock.acquire(blocking=False):
+            self._checked_at = now
+            if self._file_stamp() == self._stamp:
+                self._lock.release()
+            else:
+                # Building a large index takes a while: do it beside the requests, not in one of them.
+                threading.Thread(target=self._reload_in_background, name="faq-reload", daemon=True).start()
+        return self._matcher
+
+    def _reload_in_background(self) -> None:
+        try:
+            self._reload_if_changed()
+        finally:
+            self._lock.release()
+
+    def reload(self) -> bool:
+        """Load the file now; True when a new FAQ was swapped in."""
+        with self._lock:
+            self._stamp = None
+            return self._reload_if_changed()
+
+    def _reload_if_changed(self) -> bool:
+        stamp = self._file_stamp()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            matcher = Matcher(load_faq(self.path), self.settings)
+        except FaqError as exc:
+            self._error = str(exc)
+            log.error("FAQ reload refused, still serving the last good FAQ:\n%s", exc)
+            return False
+        except Exception as exc:  # an unexpected failure must not take the bot down either
+            self._error = f"{self.path}: {exc}"
+            log.exception("FAQ reload failed, still serving the last good FAQ")
+            return False
+        self._matcher = matcher
+        self._loaded_at = dt.datetime.now(dt.timezone.utc)
+        self._error = None
+        log.info("FAQ reloaded from %s: %d entries", self.path, len(matcher.entries))
+        return True
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def status(self) -> dict:
+        """What /healthz reports about the FAQ."""
+        return {
+            "path": str(self.path),
+            "entries": len(self._matcher.entries),
+            "loaded_at": self._loaded_at.isoformat(timespec="seconds"),
+            "error": self._error,
+        }

@@ -1,0 +1,98 @@
+"""The FAQ file format: every check names file:line; a broken file is refused whole."""
+import datetime as dt
+
+import pytest
+
+from faq.loader import FaqError, check_faq, load_faq
+from tests.conftest import MINI_FAQ, STARTER_FAQ, write_faq
+
+
+def problems_of(tmp_path, text, today=dt.date(2020, 3, 1)):
+    path = write_faq(tmp_path, text)
+    faq, problems = check_faq(path, today=today)
+    return faq, [(p.line, p.severity, p.message) for p in problems], path
+
+
+def test_mini_faq_loads(mini_faq):
+    faq = load_faq(mini_faq)
+    assert [e.id for e in faq.entries] == ["disinfection.frequency", "canteen.staggered-meals", "supplies.shortage"]
+    entry = faq.by_id["disinfection.frequency"]
+    assert entry.phrasings[0] == "厂区每天需要消毒几次？"
+    assert entry.effective == dt.date(2020, 2, 21)
+    assert entry.line == 8
+    assert faq.team_for("supplies.shortage") == "防控物资组"
+    assert faq.synonyms == (("消毒", "消杀", "杀菌"),)
+
+
+def test_starter_faq_is_clean():
+    faq, problems = check_faq(STARTER_FAQ)
+    assert faq is not None and problems == []
+    assert len(faq.entries) >= 25
+    for entry in faq.entries:
+        assert len(entry.alternates) >= 4, entry.id
+        assert entry.source and entry.effective, entry.id
+
+
+@pytest.mark.parametrize(
+    "old, new, line, message",
+    [
+        ("    keywords: [消毒]\n", "    keyword: [消毒]\n", 12, "unknown key 'keyword' in an entry"),
+        ("  - id: canteen.staggered-meals\n", "  - id: disinfection.frequency\n", 17, "duplicate id 'disinfection.frequency' (first at line 8)"),
+        ("    answer: 错峰、分餐、同向就座。\n", "    answer: \"  \"\n", 21, "answer of entry 'canteen.staggered-meals' is empty"),
+        ("    category: supplies\n", "    category: materials\n", 23, "category 'materials' of entry 'supplies.shortage' is not declared"),
+        ("  - id: supplies.shortage\n", "  - id: Supplies_Shortage\n", 22, "bad id 'Supplies_Shortage'"),
+        ("[吃饭要不要错峰, 食堂能不能堂食]", "[吃饭要不要错峰, 车间多久消毒一次]", 20, "phrasing '车间多久消毒一次' is also under entry 'disinfection.frequency' (line 11"),
+        ("    effective: 2020-02-21\n", "    effective: 去年春天\n", 16, "effective of entry 'disinfection.frequency' must be a date"),
+        ("version: 1\n", "version: 2\n", 1, "unsupported version 2"),
+        ("    alternates: [吃饭要不要错峰, 食堂能不能堂食]\n", "    alternates: 吃饭要不要错峰\n", 20, "alternates of entry 'canteen.staggered-meals' must be a list"),
+        ("    question: 口罩不够用怎么办？\n", "", 22, "entry 'supplies.shortage' has no question"),
+        ("  - [消毒, 消杀, 杀菌]\n", "  - [消毒]\n", 6, "a synonym group needs at least two words"),
+        ("    category: prevention\n    question: 员工食堂", "    category: prevention\n    category: supplies\n    question: 员工食堂", 19, "key 'category' appears twice"),
+    ],
+)
+def test_each_error_names_its_line(tmp_path, old, new, line, message):
+    assert old in MINI_FAQ
+    faq, problems, path = problems_of(tmp_path, MINI_FAQ.replace(old, new, 1))
+    assert faq is None
+    matching = [p for p in problems if message in p[2]]
+    assert matching, problems
+    assert matching[0][:2] == (line, "error")
+    with pytest.raises(FaqError) as excinfo:
+        load_faq(path)
+    assert f"{path}:{line}: error: " in str(excinfo.value)
+
+
+def test_every_problem_is_listed_not_just_the_first(tmp_path):
+    text = MINI_FAQ.replace("keywords:", "keyword:").replace("category: supplies", "category: nowhere")
+    faq, problems, _ = problems_of(tmp_path, text)
+    assert faq is None and len(problems) == 2
+
+
+def test_bad_yaml_gives_its_line(tmp_path):
+    text = MINI_FAQ.replace("    answer: 错峰、分餐、同向就座。\n", "    answer: [未闭合\n")
+    faq, problems, _ = problems_of(tmp_path, text)
+    assert faq is None
+    assert problems[0][1] == "error" and "not valid YAML" in problems[0][2]
+    assert 21 <= problems[0][0] <= 23
+
+
+def test_review_by_in_the_past_is_a_warning_only(tmp_path):
+    text = MINI_FAQ.replace("    effective: 2020-02-21\n", "    effective: 2020-02-21\n    review_by: 2020-02-28\n")
+    faq, problems, _ = problems_of(tmp_path, text, today=dt.date(2020, 3, 1))
+    assert faq is not None
+    assert problems == [(17, "warning", "entry 'disinfection.frequency' was due for review on 2020-02-28")]
+    _, problems, _ = problems_of(tmp_path, text, today=dt.date(2020, 2, 27))
+    assert problems == []
+
+
+def test_empty_and_missing_files(tmp_path):
+    assert problems_of(tmp_path, "")[1][0][2].startswith("the file is empty")
+    faq, problems = check_faq(tmp_path / "nope.yaml")
+    assert faq is None and problems[0].message == "no such file"
+    faq, problems, _ = problems_of(tmp_path, "- just\n- a list\n")
+    assert faq is None and "mapping" in problems[0][2]
+
+
+def test_numbers_as_text_are_accepted(tmp_path):
+    faq, problems, _ = problems_of(tmp_path, MINI_FAQ.replace("answer: 错峰、分餐、同向就座。", "answer: 2"))
+    assert faq is not None and faq.by_id["canteen.staggered-meals"].answer == "2"

@@ -1,0 +1,84 @@
+"""Bands of the matcher's decision, and the evidence it uses."""
+import dataclasses
+
+import pytest
+
+from bot.config import BotConfig
+from faq.loader import load_faq
+from faq.matcher import Matcher
+from tests.conftest import STARTER_FAQ
+
+
+@pytest.fixture
+def matcher(mini_faq):
+    return Matcher(load_faq(mini_faq))
+
+
+def test_answer_band(matcher):
+    decision = matcher.decide("厂区一天消毒几次")
+    assert decision.kind == "answer"
+    assert decision.faq_id == "disinfection.frequency"
+    assert decision.score >= matcher.settings.answer_threshold
+    assert decision.reply.startswith("公共区域每天至少消毒两次。")
+    assert "依据：《企事业单位复工复产疫情防控措施指南》" in decision.reply
+
+
+def test_suggest_band_offers_up_to_three_entries(matcher):
+    decision = matcher.decide("消毒")
+    assert decision.kind == "suggest"
+    ids = [c.faq_id for c in decision.candidates]
+    assert 1 <= len(ids) <= 3 and "disinfection.frequency" in ids
+    assert decision.reply.startswith("您是不是想问：")
+    assert "厂区每天需要消毒几次？" in decision.reply
+
+
+def test_escalate_band(matcher):
+    decision = matcher.decide("企业社保费可以申请缓缴吗")
+    assert decision.kind == "escalate"
+    assert decision.faq_id is None or decision.score < matcher.settings.suggest_threshold
+    assert "工作人员" in decision.reply
+
+
+@pytest.mark.parametrize("text", ["收到", "谢谢领导！", "[图片]", "👍", "@防疫助手 ", "好的好的，辛苦了"])
+def test_ignore_band(matcher, text):
+    decision = matcher.decide(text)
+    assert decision.kind == "ignore" and decision.reply == ""
+
+
+def test_thresholds_come_from_config(mini_faq):
+    strict = Matcher(load_faq(mini_faq), BotConfig(answer_threshold=1.0, suggest_threshold=0.2))
+    assert strict.decide("车间每天消毒几次啊").kind == "suggest"
+    lax = Matcher(load_faq(mini_faq), BotConfig(answer_threshold=0.3, suggest_threshold=0.2, answer_margin=0.0))
+    assert lax.decide("消毒").kind == "answer"
+
+
+def test_synonyms_from_the_file_and_the_shipped_list(matcher):
+    assert matcher.decide("厂区一天杀菌几次").faq_id == "disinfection.frequency"  # the FAQ's own synonyms
+    assert matcher.decide("员工吃饭要分开吗").faq_id == "canteen.staggered-meals"  # shipped: 吃饭/就餐
+
+
+def test_homophone_typos_are_repaired(matcher):
+    decision = matcher.decide("厂区一天消读几次")
+    assert decision.kind == "answer" and decision.faq_id == "disinfection.frequency"
+
+
+def test_traditional_characters_and_greetings(matcher):
+    decision = matcher.decide("@防疫助手 您好，請問一下廠區每天要消毒幾次？")
+    assert decision.kind == "answer" and decision.faq_id == "disinfection.frequency"
+
+
+def test_scores_are_between_zero_and_one_and_sorted():
+    matcher = Matcher(load_faq(STARTER_FAQ))
+    ranked = matcher.rank("员工发烧了怎么办", limit=5)
+    scores = [s.score for s in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_large_faq_uses_the_index_and_finds_the_same_entry(mini_faq):
+    faq = load_faq(mini_faq)
+    filler = []
+    for n in range(60):
+        filler.append(dataclasses.replace(faq.entries[1], id=f"filler.{n}", question=f"第{n}号仓库叉车年检", alternates=(), normalized=(f"第{n}号仓库叉车年检",)))
+    big = dataclasses.replace(faq, entries=faq.entries + tuple(filler), by_id={**faq.by_id, **{e.id: e for e in filler}})
+    assert Matcher(big).decide("厂区一天消毒几次").faq_id == "disinfection.frequency"

@@ -1,0 +1,217 @@
+"""`run.py serve` for real: gunicorn with two workers on a loopback port, driven over HTTP."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from server_support import (
+    ANSWER_SNIPPET, ANSWERABLE, BOT_NAME, NEW_ENTRY, OA, ROBOT, UNANSWERABLE, WECOM, write_faq,
+)
+from wechat_peer import OfficialAccount, Request, WecomApp, WecomRobot
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(tmp_path: Path, port: int) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+workers = 2
+max_body_bytes = 16384
+[storage]
+path = "bot.db"
+[faq]
+path = "faq.yaml"
+reload_seconds = 0.5
+[bot]
+name = "{BOT_NAME}"
+[wechat]
+mode = "compat"
+token = "{OA['token']}"
+encoding_aes_key = "{OA['key']}"
+app_id = "{OA['app_id']}"
+[wecom]
+token = "{WECOM['token']}"
+encoding_aes_key = "{WECOM['key']}"
+corp_id = "{WECOM['corp_id']}"
+[wecom_bot]
+token = "{ROBOT['token']}"
+encoding_aes_key = "{ROBOT['key']}"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def run_py(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+class Server:
+    def __init__(self, port: int):
+        self.port = port
+
+    def request(self, req: Request) -> tuple[int, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request(req.method, req.url, body=req.body or None, headers={"Content-Type": req.content_type})
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode("utf-8")
+        finally:
+            conn.close()
+
+    def get(self, path: str) -> tuple[int, str]:
+        return self.request(Request("GET", path, {}))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("e2e")
+    write_faq(tmp_path / "faq.yaml")
+    port = free_port()
+    config = write_config(tmp_path, port)
+    log = open(tmp_path / "server.log", "w+", encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), "serve", "--config", str(config), "--workers", "2"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    srv = Server(port)
+    srv.tmp_path, srv.config, srv.proc = tmp_path, config, proc
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                if srv.get("/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.2)
+        yield srv
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+        server_log = (tmp_path / "server.log").read_text(encoding="utf-8")
+        for secret in (OA["token"], OA["key"], WECOM["token"], WECOM["key"], ROBOT["token"], ROBOT["key"]):
+            assert secret not in server_log
+
+
+def oa():
+    return OfficialAccount(OA["token"], OA["key"], OA["app_id"])
+
+
+def test_healthz(server):
+    status, body = server.get("/healthz")
+    health = json.loads(body)
+    assert status == 200 and health["faq"]["entries"] == 2 and health["faq"]["error"] is None
+    assert health["channels"] == ["wechat", "wecom", "wecom_bot"]
+
+
+def test_every_channel_answers(server):
+    now = int(time.time())
+    peer = oa()
+    for mode in ("plain", "compat"):
+        status, body = server.request(peer.text("o_e2e", ANSWERABLE, f"e2e-oa-{mode}", now, mode))
+        assert status == 200 and ANSWER_SNIPPET in peer.read_reply(body, mode != "plain")
+    wc = WecomApp(WECOM["token"], WECOM["key"], WECOM["corp_id"])
+    status, body = server.request(wc.text("zhangsan", ANSWERABLE, "e2e-wc", now))
+    assert status == 200 and ANSWER_SNIPPET in wc.read_reply(body)
+    rb = WecomRobot(ROBOT["token"], ROBOT["key"])
+    status, body = server.request(rb.text("lisi", f"@{BOT_NAME} {ANSWERABLE}", "e2e-rb", now))
+    assert status == 200 and ANSWER_SNIPPET in rb.read_reply(body)["stream"]["content"]
+
+
+def test_forged_stale_and_chunked_oversized(server):
+    now = int(time.time())
+    req = oa().text("o_e2e", ANSWERABLE, "e2e-forged", now, "compat")
+    req.query["msg_signature"] = "0" * 40
+    assert server.request(req) == (403, "bad signature")
+    assert server.request(oa().text("o_e2e", ANSWERABLE, "e2e-stale", now - 3600, "compat")) == (403, "stale timestamp")
+    # A chunked body has no Content-Length: gunicorn does not mark its input as terminated, so
+    # Werkzeug reads none of it (Tencent always sends Content-Length). Refused either way.
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        conn.request("POST", "/wecom/bot?msg_signature=x&timestamp=1&nonce=1", body=iter([b"x" * 8192] * 4),
+                     encode_chunked=True, headers={"Transfer-Encoding": "chunked"})
+        assert conn.getresponse().status in (400, 413)
+    finally:
+        conn.close()
+
+
+def test_triple_retry_leaves_one_ticket(server):
+    rb = WecomRobot(ROBOT["token"], ROBOT["key"])
+    req = rb.text("wangwu", f"@{BOT_NAME} {UNANSWERABLE}", "e2e-retry-1", int(time.time()))
+    answers = {server.request(req) for _ in range(4)}  # connections land on either worker
+    assert len(answers) <= 4 and all(status == 200 for status, _ in answers)
+    assert len({rb.read_reply(body)["stream"]["content"] for _, body in answers}) == 1
+    result = run_py("queue", "list", "--json", "--config", str(server.config))
+    assert result.returncode == 0, result.stderr
+    tickets = [t for t in json.loads(result.stdout) if t["msg_id"] == "e2e-retry-1"]
+    assert len(tickets) == 1
+
+
+def _answer(server, text: str, msg_id: str) -> str:
+    wc = WecomApp(WECOM["token"], WECOM["key"], WECOM["corp_id"])
+    status, body = server.request(wc.text("zhaoliu", text, msg_id, int(time.time())))
+    assert status == 200
+    return wc.read_reply(body)
+
+
+def test_live_faq_edit_and_broken_edit(server):
+    faq = server.tmp_path / "faq.yaml"
+    question = "小微企业贷款贴息怎么申请"
+    faq.write_text(faq.read_text(encoding="utf-8") + NEW_ENTRY, encoding="utf-8")
+    deadline, n = time.monotonic() + 5, 0
+    # Every worker must pick it up: ask repeatedly (connections spread over both workers).
+    streak = 0
+    while streak < 6:
+        assert time.monotonic() < deadline, "the new entry was not answered within 5 s"
+        n += 1
+        streak = streak + 1 if "金融办" in _answer(server, question, f"live-{n}") else 0
+        time.sleep(0.05)
+    # Broken edits (bad YAML; a duplicate id) are refused whole; the last good FAQ keeps answering.
+    good = faq.read_text(encoding="utf-8")
+    for broken in (good + "  - id: [unclosed\n", good + NEW_ENTRY):
+        faq.write_text(broken, encoding="utf-8")
+        time.sleep(1.5)
+        for i in range(4):
+            n += 1
+            assert "金融办" in _answer(server, question, f"live-{n}")
+        health = json.loads(server.get("/healthz")[1])["faq"]
+        assert health["entries"] == 3
+    log = (server.tmp_path / "server.log").read_text(encoding="utf-8")
+    assert "faq.yaml:" in log and "duplicate id 'loan.subsidy'" in log
+
+
+def test_bad_config_exits_1_naming_the_key(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('[wecom]\ntoken = "t"\nencoding_aes_key = "short"\ncorp_id = "c"\n', encoding="utf-8")
+    result = run_py("serve", "--config", str(config), "--port", str(free_port()))
+    assert result.returncode == 1 and "wecom.encoding_aes_key" in result.stderr
+    config.write_text(f'[faq]\npath = "{tmp_path / "missing.yaml"}"\n', encoding="utf-8")
+    result = run_py("serve", "--config", str(config), "--port", str(free_port()))
+    assert result.returncode == 1 and "faq.path" in result.stderr

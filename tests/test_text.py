@@ -1,0 +1,71 @@
+"""Normalisation, courtesy detection and segmentation."""
+import jieba
+import pytest
+
+from faq.text import clean, is_courtesy, normalize, pinyin_key, segmenter, strip_symbols, to_simplified
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("厂区一天消毒几次？", "厂区一天消毒几次"),
+        ("ＡＢＣ１２３，測溫槍", "abc123 测温枪"),  # full-width to half-width, traditional to simplified
+        ("員工返廠要隔離嗎", "员工返厂要隔离吗"),
+        ("75%酒精可以吗？？", "75%酒精可以吗"),
+        ("口罩👍👍[强][抱拳]", "口罩"),
+    ],
+)
+def test_clean(raw, expected):
+    assert clean(raw) == expected
+
+
+def test_mentions_of_the_bot_and_of_anyone_are_stripped():
+    assert normalize("@防疫助手 食堂能开吗", "防疫助手") == "食堂能开吗"
+    assert normalize("@防疫助手食堂能开吗", "防疫助手") == "食堂能开吗"  # no space after the bot's name
+    # WeChat separates a mention from the text with U+2005.
+    assert normalize("@张指导员\u2005食堂能开吗", "防疫助手") == "食堂能开吗"
+    assert normalize("食堂能开吗 @李四", "防疫助手") == "食堂能开吗"
+    assert normalize("@小助手 食堂能开吗", "小助手") == "食堂能开吗"
+
+
+def test_greetings_are_removed_but_never_the_whole_question():
+    assert normalize("@防疫助手 您好，请问一下员工就餐是否分开", "防疫助手") == "员工就餐是否分开"
+    assert normalize("领导好，打扰一下，厂车要消毒吗？谢谢！") == "厂车要消毒吗"
+    assert normalize("您好") == "您好"
+
+
+@pytest.mark.parametrize(
+    "text", ["收到", "收到，谢谢领导！", "好的好的👍", "[强][强]", "[图片]", "辛苦了🙏", "OK", "嗯嗯", "感谢指导员！", "明白了，马上落实"]
+)
+def test_courtesies(text):
+    assert is_courtesy(clean(text))
+
+
+@pytest.mark.parametrize("text", ["收到，那食堂还能开吗", "好的，员工发烧怎么办", "谢谢！口罩不够用了"])
+def test_questions_are_not_courtesies(text):
+    assert not is_courtesy(clean(text))
+
+
+def test_segmenter_cuts_exactly_like_jieba_without_hmm():
+    seg = segmenter()
+    texts = [
+        "回哈员工是否先隔离", "84消毒液和75%酒精哪个好", "kn95口罩可以重复用吗", "员工健康打卡怎么弄",
+        "COVID-19 复工 a b", "密切接触者要集中隔离十四天吗", "测温枪不够用了找谁",
+    ]
+    for text in texts:
+        expected = tuple(w for w in seg._tokenizer.cut(text, HMM=False) if w.strip())
+        assert seg.cut(text) == expected
+
+
+def test_domain_dictionary_keeps_domain_words_whole():
+    words = segmenter().cut(normalize("驻厂员说健康打卡要用测温枪，84消毒液消杀"))
+    for word in ("驻厂员", "健康打卡", "测温枪", "84消毒液", "消杀"):
+        assert word in words
+    default = list(jieba.Tokenizer().cut("健康打卡", HMM=False))
+    assert default != ["健康打卡"]  # the user dictionary is what keeps it whole
+
+
+def test_pinyin_key_ignores_tones():
+    assert pinyin_key("消读") == pinyin_key("消毒") == "xiao du"
+    assert strip_symbols("a_b") == "a b"
+    assert to_simplified("體溫") == "体温"
