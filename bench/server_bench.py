@@ -1,13 +1,13 @@
 """Load benchmark of the webhook server: every channel beside a bare Flask endpoint, same gunicorn, same run.
 
-Usage: .venv/bin/python bench/server_bench.py [--seconds 8] [--connections 4] [--workers 2]
+Usage: .venv/bin/python bench/server_bench.py [--rounds 3] [--seconds 3] [--connections 4] [--workers 2]
 
 Starts `run.py serve --workers N` on a free loopback port with a temporary database and a
 copy of the FAQ, then drives each endpoint in turn with a bounded load: wrk (one thread,
 C connections, a Lua script) when installed, else a multi-process Python client. Every
 request is a new message (its own MsgId), so each one runs the whole pipeline: signature,
-decryption, matching, one SQLite write and the reply. The bare endpoint runs first and last;
-ratios are against the mean of the two.
+decryption, matching, one SQLite write and the reply. Endpoints take turns in short rounds;
+ratios are against the bare endpoint's total.
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ QUESTIONS = [
 LUA_PLAIN = r"""
 -- Plaintext Official Account posts: the signature covers token, timestamp and nonce only,
 -- so one signed query serves every body; each body is a new message.
-local n = 0
+local n = ROUND * 10000000
 local questions = {QUESTIONS}
 local query = "QUERY"
 function request()
@@ -154,24 +154,24 @@ encoding_aes_key = "{KEY}"
     return proc, port
 
 
-def make_pool(tmp: Path, channel: str, count: int) -> tuple[Path, str]:
-    """Pre-signed, pre-encrypted requests, one per line."""
+def make_pool(tmp: Path, channel: str, count: int, round_: int) -> tuple[Path, str]:
+    """Pre-signed, pre-encrypted requests, one per line; message ids unique across rounds."""
     now = int(time.time())
     lines = []
     wc, rb = WecomApp(TOKEN, KEY, CORP_ID), WecomRobot(TOKEN, KEY)
     for i in range(count):
         q = QUESTIONS[i % len(QUESTIONS)]
         if channel == "wecom":
-            req = wc.text(f"user{i % 50}", q, f"b{i}", now)
+            req = wc.text(f"user{i % 50}", q, f"b{round_}-{i}", now)
         else:
-            req = rb.text(f"user{i % 50}", f"@{BOT_NAME} {q}", f"b{i}", now)
+            req = rb.text(f"user{i % 50}", f"@{BOT_NAME} {q}", f"b{round_}-{i}", now)
         lines.append(f"{req.url}\t{req.body.decode()}")
-    path = tmp / f"{channel}.pool"
+    path = tmp / f"{channel}-{round_}.pool"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path, req.content_type
 
 
-def lua_for(tmp: Path, channel: str, pool_size: int) -> Path:
+def lua_for(tmp: Path, channel: str, pool_size: int, round_: int = 0) -> Path:
     if channel == "bare":
         script = LUA_BARE
     elif channel == "wechat":
@@ -183,10 +183,11 @@ def lua_for(tmp: Path, channel: str, pool_size: int) -> Path:
         query = urlencode({"signature": sha1_signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce})
         questions = ", ".join(json.dumps(q, ensure_ascii=False) for q in QUESTIONS)
         script = LUA_PLAIN.replace("{QUESTIONS}", "{" + questions + "}").replace("QUERY", query)
+        script = script.replace("ROUND", str(round_))
     else:
-        pool, ctype = make_pool(tmp, channel, pool_size)
+        pool, ctype = make_pool(tmp, channel, pool_size, round_)
         script = LUA_POOL.replace("POOL", str(pool)).replace("CTYPE", ctype)
-    path = tmp / f"{channel}.lua"
+    path = tmp / f"{channel}-{round_}.lua"
     path.write_text(script + LUA_DONE, encoding="utf-8")
     return path
 
@@ -223,7 +224,7 @@ def _py_client(args) -> tuple[list[float], int]:
     return latencies, bad
 
 
-def run_python(port: int, tmp: Path, channel: str, seconds: int, connections: int) -> dict:
+def run_python(port: int, tmp: Path, channel: str, seconds: int, connections: int, round_: int) -> dict:
     """Fallback without wrk: one process per connection, each with its own slice of requests."""
     rng = random.Random(1)
     oa, wc, rb = OfficialAccount(TOKEN), WecomApp(TOKEN, KEY, CORP_ID), WecomRobot(TOKEN, KEY)
@@ -232,7 +233,7 @@ def run_python(port: int, tmp: Path, channel: str, seconds: int, connections: in
     for c in range(connections):
         reqs = []
         for i in range(4000):
-            q, mid = rng.choice(QUESTIONS), f"p{c}-{i}"
+            q, mid = rng.choice(QUESTIONS), f"p{round_}-{c}-{i}"
             if channel == "bare":
                 reqs.append(("/bench/bare", b"<xml/>", "text/xml"))
                 continue
@@ -249,7 +250,8 @@ def run_python(port: int, tmp: Path, channel: str, seconds: int, connections: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=3, help="per endpoint per round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--python-client", action="store_true", help="use the Python load generator even if wrk is installed")
@@ -257,25 +259,38 @@ def main() -> None:
     use_wrk = shutil.which("wrk") and not args.python_client
     tmp = Path(tempfile.mkdtemp(prefix="server-bench-"))
     proc, port = start_server(tmp, args.workers)
-    results = []
+    channels = ("bare", "wechat", "wecom", "wecom_bot")
+    runs: dict[str, list[dict]] = {c: [] for c in channels}
     try:
-        for channel in ("bare", "wechat", "wecom", "wecom_bot", "bare"):
-            if use_wrk:
-                stats = run_wrk(port, lua_for(tmp, channel, pool_size=40000), args.seconds, args.connections)
-            else:
-                stats = run_python(port, tmp, channel, args.seconds, args.connections)
-            results.append((channel, stats))
-            print(f"  {channel}: {stats['rps']:.0f} req/s", file=sys.stderr)
+        # Short rounds, channels interleaved: whatever else the machine does during the run
+        # falls on every endpoint alike.
+        for round_ in range(args.rounds):
+            for channel in channels:
+                if use_wrk:
+                    script = lua_for(tmp, channel, args.seconds * 6000, round_)
+                    stats = run_wrk(port, script, args.seconds, args.connections)
+                else:
+                    stats = run_python(port, tmp, channel, args.seconds, args.connections, round_)
+                runs[channel].append(stats)
+                print(f"  round {round_ + 1} {channel}: {stats['rps']:.0f} req/s", file=sys.stderr)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=15)
-    bare = [s["rps"] for c, s in results if c == "bare"]
-    baseline = sum(bare) / len(bare)
+    results = {}
+    for channel, stats in runs.items():
+        results[channel] = {
+            "rps": sum(s["requests"] for s in stats) / (args.seconds * len(stats)),
+            "p50": sorted(s["p50"] for s in stats)[len(stats) // 2],  # median of the rounds
+            "p99": max(s["p99"] for s in stats),  # worst round
+            "non2xx": sum(s["non2xx"] for s in stats),
+        }
+    baseline = results["bare"]["rps"]
     client = "wrk -t1" if use_wrk else "python"
-    print(f"\nserve --workers {args.workers}, {args.connections} connections ({client}), {args.seconds} s each, {os.cpu_count()} CPUs")
+    print(f"\nserve --workers {args.workers}, {args.connections} connections ({client}), "
+          f"{args.rounds} rounds x {args.seconds} s per endpoint, {os.cpu_count()} CPUs")
     print(f"{'endpoint':<22}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'vs bare':>9}")
     labels = {"bare": "bare Flask", "wechat": "wechat (plaintext)", "wecom": "wecom (AES)", "wecom_bot": "wecom_bot (AES, JSON)"}
-    for channel, s in results:
+    for channel, s in results.items():
         print(f"{labels[channel]:<22}{s['rps']:>8.0f}{s['p50']:>9.2f}{s['p99']:>9.2f}{s['non2xx']:>9}{s['rps'] / baseline:>8.0%}")
     db = tmp / "bot.db"
     import sqlite3

@@ -36,9 +36,9 @@ class FaqConfig:
 class BotConfig:
     name: str = "防疫助手"
     # Bands over the matcher's confidence (0..1); see README "Matching".
-    answer_threshold: float = 0.62
-    suggest_threshold: float = 0.35
-    answer_margin: float = 0.08
+    answer_threshold: float = 0.45
+    suggest_threshold: float = 0.25
+    answer_margin: float = 0.2
     max_suggestions: int = 3
 
 

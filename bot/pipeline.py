@@ -95,8 +95,11 @@ class Pipeline:
                     self._cache[text] = cached
                     if len(self._cache) > DECISION_CACHE_SIZE:
                         self._cache.popitem(last=False)
-        # The escalation step may fill in the reply and ticket: hand out a copy.
-        return replace(cached, candidates=list(cached.candidates))
+        # The escalation step fills in the reply and ticket: it gets a copy. Nothing else
+        # changes a Decision, so the others are shared.
+        if cached.kind == "escalate":
+            return replace(cached, candidates=list(cached.candidates))
+        return cached
 
     def _record(self, message: Message, decision: Decision, started: float) -> Decision:
         """Log the message once; for a retry, return what its first attempt decided instead."""

@@ -6,7 +6,6 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
@@ -39,8 +38,10 @@ _MESSAGE_COLUMNS = {
     "reply": str,  # the whole reply; channels may split it for sending
     "ticket": int,
     "handled_ms": float,
-    "logged_at": str,
 }
+_INSERT_MESSAGE = "INSERT OR IGNORE INTO messages ({}) VALUES ({})".format(
+    ", ".join(c for c in _MESSAGE_COLUMNS if c != "id"), ", ".join("?" for c in _MESSAGE_COLUMNS if c != "id")
+)
 
 
 def _decision_from_row(row: sqlite3.Row) -> Decision:
@@ -68,30 +69,15 @@ class Tx:
 
     def log_message(self, dedup_key: str, message: Message, decision: Decision, handled_ms: float) -> bool:
         """Record an inbound message and what was done with it; False if its key was already logged."""
-        row = {
-            "dedup_key": dedup_key,
-            "channel": message.channel,
-            "chat": message.chat,
-            "user": message.user,
-            "text": message.text,
-            "msg_id": message.msg_id,
-            "is_group": int(message.is_group),
-            "mentioned": int(message.mentioned),
-            "response_url": message.response_url,
-            "response_url_at": message.received_at if message.response_url else None,
-            "received_at": message.received_at,
-            "decision": decision.kind,
-            "faq_id": decision.faq_id,
-            "score": decision.score,
-            "candidates": json.dumps([[c.faq_id, c.score] for c in decision.candidates]),
-            "reply": decision.reply,
-            "ticket": decision.ticket,
-            "handled_ms": round(handled_ms, 3),
-            "logged_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-        }
-        columns = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
-        cur = self.conn.execute(f"INSERT OR IGNORE INTO messages ({columns}) VALUES ({marks})", tuple(row.values()))
+        values = (
+            dedup_key, message.channel, message.chat, message.user, message.text, message.msg_id,
+            int(message.is_group), int(message.mentioned), message.response_url,
+            message.received_at if message.response_url else None, message.received_at,
+            decision.kind, decision.faq_id, decision.score,
+            json.dumps([[c.faq_id, c.score] for c in decision.candidates]) if decision.candidates else "[]",
+            decision.reply, decision.ticket, round(handled_ms, 3),
+        )
+        cur = self.conn.execute(_INSERT_MESSAGE, values)
         return cur.rowcount == 1
 
 
@@ -103,15 +89,16 @@ def _when_unlocked(statement: Callable[[], T]) -> T:
     A statement that failed with "locked" wrote nothing, so trying again is safe.
     """
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    delay = 0.0001
+    attempt = 0
     while True:
         try:
             return statement()
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
                 raise
-        time.sleep(delay)
-        delay = min(delay * 2, 0.002)
+        attempt += 1
+        # A sleep costs at least ~0.1 ms of idle worker; the lock is usually free sooner.
+        time.sleep(0 if attempt < 50 else min(0.0001 * 2 ** (attempt - 50), 0.002))
 
 
 class Store:
@@ -135,6 +122,10 @@ class Store:
             conn.execute("PRAGMA busy_timeout = 0")
             # In WAL mode NORMAL loses at most the last commits on power loss, never corrupts.
             conn.execute("PRAGMA synchronous = NORMAL")
+            # Every commit appends whole 4 KB pages to the WAL, and each checkpoint copies
+            # them back and fsyncs: checkpointing every 8,000 frames instead of 1,000 writes
+            # the same hot pages far less often (the WAL grows to ~32 MB before it is reused).
+            conn.execute("PRAGMA wal_autocheckpoint = 8000")
             db = sqlite_utils.Database(conn)
             self._local.db = db
         return db
@@ -146,8 +137,6 @@ class Store:
         db.enable_wal()
         db["messages"].create(_MESSAGE_COLUMNS, pk="id", not_null={"dedup_key"}, if_not_exists=True)
         db["messages"].create_index(["dedup_key"], unique=True, if_not_exists=True)
-        db["messages"].create_index(["decision", "id"], if_not_exists=True)
-        db["messages"].create_index(["channel", "chat"], if_not_exists=True)
         db.execute("PRAGMA busy_timeout = 0")
         return self
 

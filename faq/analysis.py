@@ -19,6 +19,7 @@ class Analysis:
     concepts: tuple[str, ...]  # canonical concepts in order, stop words dropped
     weights: dict[str, float]  # informativeness of each concept, 0..1 (general language)
     surfaces: dict[str, str]  # the word the text used for each concept
+    repaired: tuple[str, ...] = ()  # words put in place of homophone typos
 
 
 class Analyzer:
@@ -49,9 +50,9 @@ class Analyzer:
             if len(word) >= 2 and not word.isascii() and word not in lexicon.STOPWORDS:
                 self._typo_vocab.setdefault(pinyin_key(word), word)
 
-    def analyze(self, normalized: str, repair: bool = True) -> Analysis:
-        """Concepts of a normalised text, in order, each once."""
-        text = self.repair_typos(normalized) if repair else normalized
+    def analyze(self, normalized: str, repair: bool = True, refuse: frozenset[str] = frozenset()) -> Analysis:
+        """Concepts of a normalised text, in order, each once; `refuse` lists typo repairs not to make."""
+        text = self.repair_typos(normalized, refuse) if repair else normalized
         concepts: list[str] = []
         weights: dict[str, float] = {}
         surfaces: dict[str, str] = {}
@@ -65,7 +66,8 @@ class Analyzer:
                 surfaces[concept] = word
             else:
                 weights[concept] = max(weights[concept], weight)
-        return Analysis(text, tuple(concepts), weights, surfaces)
+        repaired = tuple(w for w in self.segmenter.cut(text) if w not in normalized) if text != normalized else ()
+        return Analysis(text, tuple(concepts), weights, surfaces, repaired)
 
     def _concept(self, word: str) -> tuple[str | None, float]:
         cached = self._word_cache.get(word)
@@ -92,7 +94,7 @@ class Analyzer:
             weight *= SINGLE_CHAR_FACTOR
         return weight
 
-    def repair_typos(self, text: str) -> str:
+    def repair_typos(self, text: str, refuse: frozenset[str] = frozenset()) -> str:
         """Replace homophone typos of FAQ words (消读→消毒, 侧体温→测体温)."""
         if not self._typo_vocab:
             return text
@@ -108,7 +110,7 @@ class Analyzer:
                     chunk, used = window, size  # a real word: keep it whole
                     break
                 word = self._typo_vocab.get(pinyin_key(window))
-                if word and word != window and _close(window, word):
+                if word and word != window and word not in refuse and _close(window, word):
                     chunk, used = word, size
                     break
             out.append(chunk)

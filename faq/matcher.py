@@ -1,8 +1,17 @@
-"""Match a question against the FAQ: candidates from an inverted index, reranked on several kinds of evidence."""
+"""Match a question against the FAQ: candidates from an inverted index, reranked on several kinds of evidence.
+
+Each candidate entry gets a feature vector (word coverage, phrase overlap, character bigrams, fuzzy
+similarity, keywords, …); a conditional logit model fitted on labelled questions (bench/train_ranker.py,
+weights in faq/data/ranker.json) turns it into a confidence 0..1: a softmax over the candidates
+and a "none of them" option, so an entry is confident only when it beats both its rivals and the
+chance that the FAQ has no answer. The bands in config act on that confidence.
+"""
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -12,10 +21,28 @@ from bot.model import Candidate, Decision
 from faq.analysis import Analysis, Analyzer
 from faq.loader import Entry, Faq
 from faq.replies import render_reply
-from faq.text import clean, is_courtesy, normalize, segmenter, strip_greetings, to_simplified
+from faq.text import clean, is_courtesy, is_thanks, normalize, segmenter, strip_greetings, to_simplified
 
+RANKER_FILE = Path(__file__).resolve().parent / "data" / "ranker.json"
 ANSWER_ONLY_CREDIT = 0.4  # a question word found only in an entry's answer counts for this much
-FIRST_STAGE_SIZE = 24
+PART_WORD_CREDIT = 0.7  # a question word inside a longer word of the entry (公积金 in 住房公积金)
+FIRST_STAGE_SIZE = 16
+FEATURES = (
+    "coverage",  # share of the question's weight the entry covers (answer text counts partly)
+    "vocab_coverage",  # the same, from its question, alternates and keywords only
+    "missing",  # weight of the heaviest question word the entry does not mention at all
+    "focus",  # covered weight, scaled by how many of the entry's phrasings use each word
+    "phrasing_coverage",  # share of the closest phrasing's weight found in the question
+    "overlap",  # weighted Dice of question and closest phrasing
+    "fuzzy",  # rapidfuzz ratio of the concept strings
+    "char_coverage",  # share of the question's character bigrams (IDF) found in the entry
+    "char_overlap",  # weighted Dice of character bigrams with the closest phrasing
+    "keyword",  # 1 when the question names one of the entry's keywords
+    "distinct",  # IDF-weighted share of covered words that few entries have
+    "answer_coverage",  # share of the question's weight whose words (or synonyms) the answer uses
+    "unknown",  # heaviest question word that no entry's phrasings use: the FAQ may not cover this
+    "unknown_share",  # share of the question's weight in such words
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +52,8 @@ class Phrasing:
     entry: int
     analysis: Analysis
     canon: str  # its concepts joined, for order-aware fuzzy comparison
+    grams: frozenset[str]
+    total: float  # sum of its concept weights
 
 
 @dataclass(frozen=True)
@@ -33,21 +62,41 @@ class Scored:
 
     entry: Entry
     score: float
-    coverage: float
-    phrasing_coverage: float
-    overlap: float
-    fuzzy: float
+    features: tuple[float, ...]
+
+
+def load_ranker(path: Path = RANKER_FILE) -> tuple[np.ndarray, float]:
+    """The fitted weights and bias of the confidence model."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    weights = [data["weights"][name] for name in FEATURES]
+    return np.asarray(weights, dtype=np.float64), float(data["bias"])
+
+
+def confidences(matrix: np.ndarray, coef: np.ndarray, bias: float) -> np.ndarray:
+    """P(entry is the answer) for each row, beside a "none of them" option of score 0 (a softmax)."""
+    logits = matrix @ coef + bias
+    top = max(float(logits.max()), 0.0)
+    exp = np.exp(logits - top)
+    return exp / (math.exp(-top) + exp.sum())
+
+
+def bigrams(text: str) -> frozenset[str]:
+    """Character bigrams of a compact string (single characters for a one-character string)."""
+    if len(text) < 2:
+        return frozenset([text]) if text else frozenset()
+    return frozenset(text[i : i + 2] for i in range(len(text) - 1))
 
 
 class Matcher:
     """An FAQ index; decide() turns a question into a Decision."""
 
-    def __init__(self, faq: Faq, settings: BotConfig | None = None):
+    def __init__(self, faq: Faq, settings: BotConfig | None = None, ranker=None):
         self.faq = faq
         self.settings = settings or BotConfig()
         keywords = [k for e in faq.entries for k in e.keywords]
         self.analyzer = Analyzer(segmenter(), faq.synonyms, keywords)
         self.entries = faq.entries
+        self.coef, self.bias = ranker or load_ranker()
         self._build()
 
     # ---- building -------------------------------------------------------------------------
@@ -55,34 +104,60 @@ class Matcher:
         analyze = self.analyzer.analyze
         self.phrasings: list[Phrasing] = []
         self.entry_phrasings: list[list[int]] = []
-        self.entry_vocab: list[frozenset[str]] = []
+        self.entry_share: list[dict[str, float]] = []
+        self.entry_keywords: list[frozenset[str]] = []
+        self.entry_grams: list[frozenset[str]] = []
         self.answers: list[str] = []
+        self.entry_texts: list[str] = []
         postings: dict[str, list[int]] = {}
+        gram_df: dict[str, int] = {}
         for index, entry in enumerate(self.entries):
             own: list[int] = []
-            vocab: set[str] = set()
+            counts: dict[str, int] = {}
+            grams: set[str] = set()
             for text in entry.normalized:
                 analysis = analyze(text, repair=False)
+                phrasing_grams = bigrams(_content(analysis))
                 own.append(len(self.phrasings))
-                self.phrasings.append(Phrasing(index, analysis, "".join(analysis.concepts)))
-                vocab.update(analysis.concepts)
+                self.phrasings.append(
+                    Phrasing(index, analysis, "".join(analysis.concepts), phrasing_grams, sum(analysis.weights.values()) or 1.0)
+                )
+                grams |= phrasing_grams
+                for concept in analysis.concepts:
+                    counts[concept] = counts.get(concept, 0) + 1
+            share = {c: n / len(own) for c, n in counts.items()}
+            keywords = set()
             for keyword in entry.keywords:
-                vocab.update(analyze(normalize(keyword), repair=False).concepts)
+                concepts = analyze(normalize(keyword), repair=False).concepts
+                keywords.update(concepts)
+                for concept in concepts:
+                    share[concept] = 1.0
             self.entry_phrasings.append(own)
-            self.entry_vocab.append(frozenset(vocab))
-            for concept in vocab:
+            self.entry_share.append(share)
+            self.entry_keywords.append(frozenset(keywords))
+            self.entry_grams.append(frozenset(grams))
+            for concept in share:
                 postings.setdefault(concept, []).append(index)
+            for gram in grams:
+                gram_df[gram] = gram_df.get(gram, 0) + 1
             # Answers are long: searched as text for the few candidates, never segmented.
             self.answers.append(to_simplified(entry.answer))
+            self.entry_texts.append(" ".join((*entry.normalized, *(normalize(k) for k in entry.keywords))))
         size = max(len(self.entries), 1)
         self.postings = {c: np.asarray(ids, dtype=np.int32) for c, ids in postings.items()}
+        self.entry_sets = {c: frozenset(ids) for c, ids in postings.items()}
         # How much a concept tells entries apart: 1 for a concept no entry has, near 0 for one all share.
         top = math.log((size + 1) / 0.5)
         self.distinct = {c: math.log((size + 1) / (len(ids) + 0.5)) / top for c, ids in postings.items()}
-        self.analyzer.learn_vocabulary(
-            w for p in self.phrasings for w in self.analyzer.segmenter.cut(p.analysis.text)
-        )
+        self.gram_idf = {g: math.log((size + 1) / (n + 0.5)) for g, n in gram_df.items()}
+        self._unknown_gram_idf = math.log((size + 1) / 0.5)
+        self.analyzer.learn_vocabulary(w for p in self.phrasings for w in self.analyzer.segmenter.cut(p.analysis.text))
         self.analyzer.learn_vocabulary(self.analyzer.canonical)
+        self.surfaces: dict[str, tuple[str, ...]] = {}
+        for word, concept in self.analyzer.canonical.items():
+            if len(word) > 1:
+                self.surfaces.setdefault(concept, ())
+                self.surfaces[concept] += (word,)
 
     # ---- matching -------------------------------------------------------------------------
     def weight(self, concept: str, analysis: Analysis) -> float:
@@ -90,17 +165,46 @@ class Matcher:
         distinct = self.distinct.get(concept, 1.0)
         return analysis.weights[concept] * (0.35 + 0.65 * distinct)
 
+    def analyze(self, text: str) -> Analysis:
+        """The question as the matcher sees it."""
+        normalized = normalize(text, self.settings.name)
+        analysis = self.analyzer.analyze(normalized)
+        refuse = frozenset(w for w in analysis.repaired if not self._repair_fits(w, analysis))
+        if refuse:
+            analysis = self.analyzer.analyze(normalized, refuse=refuse)
+        return analysis
+
+    def _names_only_a_topic(self, text: str) -> bool:
+        """One word that several entries share ("口罩", "消毒") names a topic, not a question: suggest."""
+        analysis = self.analyze(text)
+        content = [c for c in analysis.concepts if not c.startswith("intent:")]
+        return len(content) == 1 and len(self.entry_sets.get(content[0], ())) > 1
+
+    def _repair_fits(self, word: str, analysis: Analysis) -> bool:
+        """A typo repair stands if some entry uses the repaired word with another word of the question.
+
+        "一个人收多少钱" reads as 人手 by sound, but no entry about 人手 mentions 多少钱: refused.
+        """
+        concept = self.analyzer.canonical.get(word, word)
+        entries = self.entry_sets.get(concept)
+        if entries is None:
+            return False
+        others = [c for c in analysis.concepts if c != concept and not c.startswith("intent:") and analysis.weights[c] >= 0.3]
+        return not others or any(not entries.isdisjoint(self.entry_sets.get(c, ())) for c in others)
+
     def rank(self, text: str, limit: int = 5) -> list[Scored]:
         """The best entries for a question, most confident first."""
-        analysis = self.analyzer.analyze(normalize(text, self.settings.name))
+        analysis = self.analyze(text)
         if not analysis.concepts:
             return []
-        weights = {c: self.weight(c, analysis) for c in analysis.concepts}
-        total = sum(weights.values())
-        candidates = self._candidates(weights)
-        scored = [self._score(i, analysis, weights, total) for i in candidates]
-        scored.sort(key=lambda s: s.score, reverse=True)
-        return scored[:limit]
+        query = _Query(analysis, self)
+        rows = [(i, self.features(i, query)) for i in self._candidates(query.weights)]
+        if not rows:
+            return []
+        matrix = np.asarray([f for _, f in rows], dtype=np.float64)
+        scores = confidences(matrix, self.coef, self.bias)
+        order = np.argsort(-scores, kind="stable")[:limit]
+        return [Scored(self.entries[rows[k][0]], round(float(scores[k]), 4), tuple(rows[k][1])) for k in order]
 
     def _candidates(self, weights: dict[str, float]) -> list[int]:
         if len(self.entries) <= FIRST_STAGE_SIZE:
@@ -109,7 +213,7 @@ class Matcher:
         for concept, weight in weights.items():
             ids = self.postings.get(concept)
             if ids is not None:
-                acc[ids] += weight
+                acc[ids] += weight * self.distinct[concept]
         hits = int(np.count_nonzero(acc))
         if hits == 0:
             return []
@@ -117,53 +221,118 @@ class Matcher:
         top = np.argpartition(-acc, k - 1)[:k]
         return [int(i) for i in top]
 
-    def _score(self, index: int, analysis: Analysis, weights: dict[str, float], total: float) -> Scored:
-        vocab = self.entry_vocab[index]
+    def features(self, index: int, query: "_Query") -> list[float]:
+        """The evidence that entry `index` answers the question; order as FEATURES."""
+        share = self.entry_share[index]
         answer = self.answers[index]
-        covered = 0.0
+        text = self.entry_texts[index]
+        analysis, weights, total = query.analysis, query.weights, query.total
+        covered = vocab = focus = distinct = missing = in_answer = 0.0
         for concept, weight in weights.items():
-            if concept in vocab:
+            surfaces = query.surfaces[concept]
+            mentioned = any(s in answer for s in surfaces)
+            in_answer += weight * mentioned
+            if concept in share:
+                vocab += weight
                 covered += weight
-            elif analysis.surfaces[concept] in answer or concept in answer:
+                focus += weight * share[concept]
+                distinct += weight * self.distinct[concept]
+            elif any(s in text for s in surfaces):
+                covered += PART_WORD_CREDIT * weight
+            elif mentioned:
                 covered += ANSWER_ONLY_CREDIT * weight
-        coverage = covered / total if total else 0.0
-        best = (0.0, 0.0, 0.0)
-        query_canon = "".join(analysis.concepts)
+            else:
+                missing = max(missing, analysis.weights[concept])
+        best_pcov = best_overlap = best_fuzzy = best_char = 0.0
+        qweights = analysis.weights
         for p in self.entry_phrasings[index]:
             phrasing = self.phrasings[p]
             pw = phrasing.analysis.weights
-            p_total = sum(pw.values()) or 1.0
             common = [c for c in analysis.concepts if c in pw]
-            phrasing_coverage = sum(pw[c] for c in common) / p_total
-            overlap = 2 * sum(min(pw[c], analysis.weights[c]) for c in common) / (
-                p_total + sum(analysis.weights.values())
-            )
-            fuzzy = fuzz.ratio(query_canon, phrasing.canon) / 100.0
-            key = (phrasing_coverage * 0.5 + overlap * 0.3 + fuzzy * 0.2, phrasing_coverage, overlap, fuzzy)
-            if key[0] > best[0] or best == (0.0, 0.0, 0.0):
-                best = key[1:]
-                best_key = key[0]
-        phrasing_coverage, overlap, fuzzy = best
-        score = 0.55 * coverage + 0.25 * phrasing_coverage + 0.1 * overlap + 0.1 * fuzzy
-        return Scored(self.entries[index], round(score, 4), coverage, phrasing_coverage, overlap, fuzzy)
+            if common:
+                best_pcov = max(best_pcov, sum(pw[c] for c in common) / phrasing.total)
+                shared = sum(min(pw[c], qweights[c]) for c in common)
+                best_overlap = max(best_overlap, 2 * shared / (phrasing.total + query.raw_total))
+            best_fuzzy = max(best_fuzzy, fuzz.ratio(query.canon, phrasing.canon) / 100.0)
+            if query.gram_total:
+                inter = query.grams & phrasing.grams
+                if inter:
+                    shared = sum(query.gram_weight[g] for g in inter)
+                    other = sum(self.gram_idf.get(g, 0.0) for g in phrasing.grams)
+                    best_char = max(best_char, 2 * shared / (query.gram_total + other))
+        char_coverage = 0.0
+        if query.gram_total:
+            grams = self.entry_grams[index]
+            char_coverage = sum(w for g, w in query.gram_weight.items() if g in grams) / query.gram_total
+        keyword = 1.0 if self.entry_keywords[index] and not self.entry_keywords[index].isdisjoint(weights) else 0.0
+        return [
+            covered / total,
+            vocab / total,
+            missing,
+            focus / total,
+            best_pcov,
+            best_overlap,
+            best_fuzzy,
+            char_coverage,
+            best_char,
+            keyword,
+            distinct / total,
+            in_answer / total,
+            query.unknown,
+            query.unknown_share,
+        ]
 
     def decide(self, text: str) -> Decision:
         """Answer, suggest, escalate or ignore one question."""
         cleaned = clean(text, self.settings.name)
         if not strip_greetings(cleaned) or is_courtesy(cleaned):
             return Decision("ignore", reply="")
-        ranked = self.rank(text, limit=max(self.settings.max_suggestions, 2))
-        candidates = [Candidate(s.entry.id, s.score) for s in ranked]
+        settings = self.settings
+        ranked = self.rank(text, limit=max(settings.max_suggestions, 2))
         if not ranked:
-            return render_reply(Decision("escalate", score=0.0), self.faq)
+            kind = "ignore" if is_thanks(cleaned) else "escalate"
+            return render_reply(Decision(kind, score=0.0), self.faq)
+        candidates = [Candidate(s.entry.id, s.score) for s in ranked]
         top = ranked[0]
         second = ranked[1].score if len(ranked) > 1 else 0.0
-        settings = self.settings
-        if top.score >= settings.answer_threshold and top.score - second >= settings.answer_margin:
+        if top.score >= settings.answer_threshold and top.score - second >= settings.answer_margin and not self._names_only_a_topic(text):
             decision = Decision("answer", top.entry.id, top.score, candidates)
         elif top.score >= settings.suggest_threshold:
             close = [c for c in candidates if c.score >= settings.suggest_threshold][: settings.max_suggestions]
             decision = Decision("suggest", top.entry.id, top.score, close)
+        elif is_thanks(cleaned):
+            decision = Decision("ignore", None, top.score, candidates)  # thanks that asks nothing we know
         else:
-            decision = Decision("escalate", top.entry.id, top.score, candidates)
+            decision = Decision("escalate", None, top.score, candidates)
         return render_reply(decision, self.faq)
+
+
+class _Query:
+    """What every candidate is compared with, computed once per question."""
+
+    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share")
+
+    def __init__(self, analysis: Analysis, matcher: Matcher):
+        self.analysis = analysis
+        self.weights = {c: matcher.weight(c, analysis) for c in analysis.concepts}
+        self.total = sum(self.weights.values()) or 1.0
+        self.raw_total = sum(analysis.weights.values()) or 1.0
+        self.canon = "".join(analysis.concepts)
+        self.grams = bigrams(_content(analysis))
+        unknown = matcher._unknown_gram_idf
+        self.gram_weight = {g: matcher.gram_idf.get(g, unknown) for g in self.grams}
+        self.gram_total = sum(self.gram_weight.values())
+        unknown = [c for c in analysis.concepts if c not in matcher.distinct and not c.startswith("intent:")]
+        self.unknown = max((analysis.weights[c] for c in unknown), default=0.0)
+        self.unknown_share = sum(self.weights[c] for c in unknown) / self.total
+        # The words to look for in entries' text: the question's own word and its synonyms.
+        self.surfaces = {}
+        for concept in analysis.concepts:
+            own = analysis.surfaces[concept]
+            words = matcher.surfaces.get(concept, ())
+            self.surfaces[concept] = (own, *words) if len(own) > 1 else words
+
+
+def _content(analysis: Analysis) -> str:
+    """The words that carry meaning, in order, as one string."""
+    return "".join(analysis.surfaces[c] for c in analysis.concepts if not c.startswith("intent:"))

@@ -72,11 +72,13 @@ def normalize(text: str, bot_name: str = "") -> str:
 
 def is_courtesy(cleaned: str) -> bool:
     """True when a cleaned message holds nothing but thanks, acknowledgements or stickers."""
+    rest = _COURTESY.sub("", cleaned.replace(" ", ""))
+    return not rest.strip(lexicon.FILLER_CHARS)
+
+
+def is_thanks(cleaned: str) -> bool:
+    """Starts with thanks and asks nothing ("感谢领导这么晚还帮我们跑手续"); may still report a problem."""
     compact = cleaned.replace(" ", "")
-    rest = _COURTESY.sub("", compact)
-    if not rest.strip(lexicon.FILLER_CHARS):
-        return True
-    # "感谢指导员这么晚还在帮我们跑手续" thanks someone and asks nothing.
     return compact.startswith(lexicon.THANKS) and not any(m in compact for m in lexicon.QUESTION_MARKERS)
 
 

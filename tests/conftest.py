@@ -37,6 +37,11 @@ entries:
     question: 口罩不够用怎么办？
     alternates: [防疫物资短缺找谁, 买不到消毒液怎么办]
     answer: 请联系防控物资组协调。
+  - id: disinfection.method
+    category: prevention
+    question: 用什么消毒，消毒液怎么配？
+    alternates: [消毒液怎么兑水, 用酒精擦可以吗]
+    answer: 含氯消毒剂按说明稀释后擦拭。
 """
 
 

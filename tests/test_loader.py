@@ -15,7 +15,12 @@ def problems_of(tmp_path, text, today=dt.date(2020, 3, 1)):
 
 def test_mini_faq_loads(mini_faq):
     faq = load_faq(mini_faq)
-    assert [e.id for e in faq.entries] == ["disinfection.frequency", "canteen.staggered-meals", "supplies.shortage"]
+    assert [e.id for e in faq.entries] == [
+        "disinfection.frequency",
+        "canteen.staggered-meals",
+        "supplies.shortage",
+        "disinfection.method",
+    ]
     entry = faq.by_id["disinfection.frequency"]
     assert entry.phrasings[0] == "厂区每天需要消毒几次？"
     assert entry.effective == dt.date(2020, 2, 21)

@@ -46,10 +46,12 @@ def test_ignore_band(matcher, text):
 
 
 def test_thresholds_come_from_config(mini_faq):
-    strict = Matcher(load_faq(mini_faq), BotConfig(answer_threshold=1.0, suggest_threshold=0.2))
+    strict = Matcher(load_faq(mini_faq), BotConfig(answer_threshold=0.99, answer_margin=1.0, suggest_threshold=0.2))
     assert strict.decide("车间每天消毒几次啊").kind == "suggest"
-    lax = Matcher(load_faq(mini_faq), BotConfig(answer_threshold=0.3, suggest_threshold=0.2, answer_margin=0.0))
-    assert lax.decide("消毒").kind == "answer"
+    default = Matcher(load_faq(mini_faq))
+    assert default.decide("仓库叉车要年检吗").kind == "escalate"
+    lax = Matcher(load_faq(mini_faq), BotConfig(answer_threshold=0.9, suggest_threshold=0.0))
+    assert lax.decide("仓库叉车要年检吗").kind == "suggest"
 
 
 def test_synonyms_from_the_file_and_the_shipped_list(matcher):
