@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from faq import lexicon
 from faq.text import Segmenter, load_synonym_file, normalize_term, pinyin_key, SYNONYMS_FILE
@@ -11,9 +11,8 @@ INTENT_WEIGHT = 0.35
 SINGLE_CHAR_FACTOR = 0.5
 
 
-@dataclass(frozen=True)
-class Analysis:
-    """A text as the matcher sees it."""
+class Analysis(NamedTuple):
+    """A text as the matcher sees it (a NamedTuple: tens of thousands are built per FAQ load)."""
 
     text: str  # normalised, typos repaired
     concepts: tuple[str, ...]  # canonical concepts in order, stop words dropped

@@ -12,6 +12,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -19,14 +20,15 @@ from rapidfuzz import fuzz
 from bot.config import BotConfig
 from bot.model import Candidate, Decision
 from faq.analysis import Analysis, Analyzer
-from faq.loader import Entry, Faq
+from faq.loader import Entry, Faq, bulk_build
 from faq.replies import render_reply
 from faq.text import clean, is_courtesy, is_thanks, normalize, segmenter, strip_greetings, to_simplified
 
 RANKER_FILE = Path(__file__).resolve().parent / "data" / "ranker.json"
 ANSWER_ONLY_CREDIT = 0.4  # a question word found only in an entry's answer counts for this much
 PART_WORD_CREDIT = 0.7  # a question word inside a longer word of the entry (公积金 in 住房公积金)
-FIRST_STAGE_SIZE = 16
+FIRST_STAGE_SIZE = 16  # candidates reranked in a large FAQ
+SCORE_ALL_UP_TO = 64  # a small FAQ has every entry reranked
 FEATURES = (
     "coverage",  # share of the question's weight the entry covers (answer text counts partly)
     "vocab_coverage",  # the same, from its question, alternates and keywords only
@@ -45,8 +47,7 @@ FEATURES = (
 )
 
 
-@dataclass(frozen=True)
-class Phrasing:
+class Phrasing(NamedTuple):
     """One way an entry is asked, analysed once at load time."""
 
     entry: int
@@ -97,7 +98,8 @@ class Matcher:
         self.analyzer = Analyzer(segmenter(), faq.synonyms, keywords)
         self.entries = faq.entries
         self.coef, self.bias = ranker or load_ranker()
-        self._build()
+        with bulk_build():
+            self._build()
 
     # ---- building -------------------------------------------------------------------------
     def _build(self) -> None:
@@ -150,8 +152,9 @@ class Matcher:
         top = math.log((size + 1) / 0.5)
         self.distinct = {c: math.log((size + 1) / (len(ids) + 0.5)) / top for c, ids in postings.items()}
         self.gram_idf = {g: math.log((size + 1) / (n + 0.5)) for g, n in gram_df.items()}
+        self._gram_totals: list[float | None] = [None] * len(self.phrasings)  # filled as phrasings are compared
         self._unknown_gram_idf = math.log((size + 1) / 0.5)
-        self.analyzer.learn_vocabulary(w for p in self.phrasings for w in self.analyzer.segmenter.cut(p.analysis.text))
+        self.analyzer.learn_vocabulary({w for p in self.phrasings for w in p.analysis.surfaces.values()})
         self.analyzer.learn_vocabulary(self.analyzer.canonical)
         self.surfaces: dict[str, tuple[str, ...]] = {}
         for word, concept in self.analyzer.canonical.items():
@@ -174,9 +177,8 @@ class Matcher:
             analysis = self.analyzer.analyze(normalized, refuse=refuse)
         return analysis
 
-    def _names_only_a_topic(self, text: str) -> bool:
+    def _names_only_a_topic(self, analysis: Analysis) -> bool:
         """One word that several entries share ("口罩", "消毒") names a topic, not a question: suggest."""
-        analysis = self.analyze(text)
         content = [c for c in analysis.concepts if not c.startswith("intent:")]
         return len(content) == 1 and len(self.entry_sets.get(content[0], ())) > 1
 
@@ -192,9 +194,9 @@ class Matcher:
         others = [c for c in analysis.concepts if c != concept and not c.startswith("intent:") and analysis.weights[c] >= 0.3]
         return not others or any(not entries.isdisjoint(self.entry_sets.get(c, ())) for c in others)
 
-    def rank(self, text: str, limit: int = 5) -> list[Scored]:
+    def rank(self, text: str, limit: int = 5, analysis: Analysis | None = None) -> list[Scored]:
         """The best entries for a question, most confident first."""
-        analysis = self.analyze(text)
+        analysis = analysis or self.analyze(text)
         if not analysis.concepts:
             return []
         query = _Query(analysis, self)
@@ -207,7 +209,7 @@ class Matcher:
         return [Scored(self.entries[rows[k][0]], round(float(scores[k]), 4), tuple(rows[k][1])) for k in order]
 
     def _candidates(self, weights: dict[str, float]) -> list[int]:
-        if len(self.entries) <= FIRST_STAGE_SIZE:
+        if len(self.entries) <= SCORE_ALL_UP_TO:
             return list(range(len(self.entries)))
         acc = np.zeros(len(self.entries), dtype=np.float32)
         for concept, weight in weights.items():
@@ -258,7 +260,9 @@ class Matcher:
                 inter = query.grams & phrasing.grams
                 if inter:
                     shared = sum(query.gram_weight[g] for g in inter)
-                    other = sum(self.gram_idf.get(g, 0.0) for g in phrasing.grams)
+                    other = self._gram_totals[p]
+                    if other is None:
+                        other = self._gram_totals[p] = sum(self.gram_idf.get(g, 0.0) for g in phrasing.grams)
                     best_char = max(best_char, 2 * shared / (query.gram_total + other))
         char_coverage = 0.0
         if query.gram_total:
@@ -288,14 +292,15 @@ class Matcher:
         if not strip_greetings(cleaned) or is_courtesy(cleaned):
             return Decision("ignore", reply="")
         settings = self.settings
-        ranked = self.rank(text, limit=max(settings.max_suggestions, 2))
+        analysis = self.analyze(text)
+        ranked = self.rank(text, limit=max(settings.max_suggestions, 2), analysis=analysis)
         if not ranked:
             kind = "ignore" if is_thanks(cleaned) else "escalate"
             return render_reply(Decision(kind, score=0.0), self.faq)
         candidates = [Candidate(s.entry.id, s.score) for s in ranked]
         top = ranked[0]
         second = ranked[1].score if len(ranked) > 1 else 0.0
-        if top.score >= settings.answer_threshold and top.score - second >= settings.answer_margin and not self._names_only_a_topic(text):
+        if top.score >= settings.answer_threshold and top.score - second >= settings.answer_margin and not self._names_only_a_topic(analysis):
             decision = Decision("answer", top.entry.id, top.score, candidates)
         elif top.score >= settings.suggest_threshold:
             close = [c for c in candidates if c.score >= settings.suggest_threshold][: settings.max_suggestions]

@@ -125,26 +125,28 @@ class Segmenter:
 
     def _cut_block(self, block: str) -> list[str]:
         """jieba's DAG and best route over its dictionary in one pass (its own code builds dicts of lists)."""
-        freq = self._tokenizer.FREQ
-        logtotal = math.log(self._tokenizer.total)
+        freq_get = self._tokenizer.FREQ.get
+        log = math.log
+        logtotal = log(self._tokenizer.total)
         size = len(block)
         score = [0.0] * (size + 1)
         end = [0] * size
         for start in range(size - 1, -1, -1):
             best, best_end = None, start
             stop = start
-            frag = block[start]
-            while stop < size and frag in freq:
-                count = freq[frag]
+            count = freq_get(block[start])
+            while count is not None:
                 if count:
-                    candidate = math.log(count) - logtotal + score[stop + 1]
+                    candidate = log(count) - logtotal + score[stop + 1]
                     # jieba takes max((score, end)): ties go to the longer word
                     if best is None or candidate >= best:
                         best, best_end = candidate, stop
                 stop += 1
-                frag = block[start : stop + 1]
+                if stop >= size:
+                    break
+                count = freq_get(block[start : stop + 1])
             if best is None:
-                best = math.log(freq.get(block[start]) or 1) - logtotal + score[start + 1]
+                best = log(freq_get(block[start]) or 1) - logtotal + score[start + 1]
             score[start], end[start] = best, best_end
         words: list[str] = []
         ascii_run = ""
