@@ -51,7 +51,7 @@ def examples(name: str):
         if not analysis.concepts:
             continue
         query = _Query(analysis, matcher)
-        matrix = np.asarray([matcher.features(i, query) for i in range(len(ids))])
+        matrix = matcher.feature_matrix(list(range(len(ids))), query)
         out.append((item.expect, matrix, ids))
     return out
 
@@ -138,10 +138,22 @@ def main():
     parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args()
     data = {name: examples(name) for name in SETS}
+    folds = {}
     for test in SETS:
         coef, bias = fit([g for name in SETS if name != test for g in data[name]])
+        folds[test] = (coef, bias)
         print(f"trained without {test}, measured on it (never seen):")
         report(test, data[test], coef, bias)
+    print("held-out folds pooled: answer / margin / suggest -> right, wrong, out-of-scope escalated")
+    for answer_t in (0.3, 0.35, 0.4, 0.45, 0.5):
+        for margin in (0.1, 0.2, 0.3):
+            for suggest_t in (0.25, 0.3, 0.35):
+                if suggest_t > answer_t:
+                    continue
+                rows = [measure(data[t], *folds[t], answer_t, margin, suggest_t) for t in SETS]
+                mean = [sum(r[i] for r in rows) / len(rows) for i in range(3)]
+                worst_wrong = max(r[1] for r in rows)
+                print(f"  {answer_t:.2f} {margin:.2f} {suggest_t:.2f}: right {mean[0]:.1%} wrong {mean[1]:.1%} (worst {worst_wrong:.1%}) oos {mean[2]:.1%}")
     coef, bias = fit([g for name in SETS for g in data[name]])
     print("fitted on all:", {n: round(float(c), 3) for n, c in zip(FEATURES, coef)}, "bias", round(bias, 3))
     for name in SETS:

@@ -44,7 +44,14 @@ FEATURES = (
     "answer_coverage",  # share of the question's weight whose words (or synonyms) the answer uses
     "unknown",  # heaviest question word that no entry's phrasings use: the FAQ may not cover this
     "unknown_share",  # share of the question's weight in such words
+    "missing_noun",  # weight of the heaviest naming word (noun, term) the entry does not mention at all
+    "unknown_noun",  # the same for naming words no entry uses
+    "char1_coverage",  # share of the question's characters (IDF) in the entry: 证 in 通行证, 车 in 货车
+    "likelihood",  # query likelihood of the entry's words (Dirichlet-smoothed), against the whole FAQ
+    "exclusive",  # covered weight, each word's weight shared among the candidates that have it
+    "coverage_gap",  # coverage minus the best other candidate's
 )
+DIRICHLET_MU = 8.0
 
 
 class Phrasing(NamedTuple):
@@ -107,12 +114,17 @@ class Matcher:
         self.phrasings: list[Phrasing] = []
         self.entry_phrasings: list[list[int]] = []
         self.entry_share: list[dict[str, float]] = []
+        self.entry_counts: list[dict[str, int]] = []
+        self.entry_length: list[int] = []
+        collection: dict[str, int] = {}
         self.entry_keywords: list[frozenset[str]] = []
         self.entry_grams: list[frozenset[str]] = []
         self.answers: list[str] = []
         self.entry_texts: list[str] = []
         postings: dict[str, list[int]] = {}
         gram_df: dict[str, int] = {}
+        char_df: dict[str, int] = {}
+        self.entry_chars: list[frozenset[str]] = []
         for index, entry in enumerate(self.entries):
             own: list[int] = []
             counts: dict[str, int] = {}
@@ -134,10 +146,19 @@ class Matcher:
                 keywords.update(concepts)
                 for concept in concepts:
                     share[concept] = 1.0
+                    counts[concept] = counts.get(concept, 0) + 2  # an admin's keyword counts double
             self.entry_phrasings.append(own)
             self.entry_share.append(share)
+            self.entry_counts.append(counts)
+            self.entry_length.append(sum(counts.values()))
+            for concept, n in counts.items():
+                collection[concept] = collection.get(concept, 0) + n
             self.entry_keywords.append(frozenset(keywords))
             self.entry_grams.append(frozenset(grams))
+            chars = frozenset("".join(grams))
+            self.entry_chars.append(chars)
+            for char in chars:
+                char_df[char] = char_df.get(char, 0) + 1
             for concept in share:
                 postings.setdefault(concept, []).append(index)
             for gram in grams:
@@ -151,9 +172,14 @@ class Matcher:
         # How much a concept tells entries apart: 1 for a concept no entry has, near 0 for one all share.
         top = math.log((size + 1) / 0.5)
         self.distinct = {c: math.log((size + 1) / (len(ids) + 0.5)) / top for c, ids in postings.items()}
+        # Background model of the query-likelihood feature: how often the FAQ as a whole uses a concept.
+        size_c = sum(collection.values()) + len(collection) + 1
+        self.background = {c: (n + 0.5) / size_c for c, n in collection.items()}
+        self._unseen = 0.5 / size_c
         self.gram_idf = {g: math.log((size + 1) / (n + 0.5)) for g, n in gram_df.items()}
         self._gram_totals: list[float | None] = [None] * len(self.phrasings)  # filled as phrasings are compared
         self._unknown_gram_idf = math.log((size + 1) / 0.5)
+        self.char_idf = {c: math.log((size + 1) / (n + 0.5)) for c, n in char_df.items()}
         self.analyzer.learn_vocabulary({w for p in self.phrasings for w in p.analysis.surfaces.values()})
         self.analyzer.learn_vocabulary(self.analyzer.canonical)
         self.surfaces: dict[str, tuple[str, ...]] = {}
@@ -200,13 +226,27 @@ class Matcher:
         if not analysis.concepts:
             return []
         query = _Query(analysis, self)
-        rows = [(i, self.features(i, query)) for i in self._candidates(query.weights)]
-        if not rows:
+        candidates = self._candidates(query.weights)
+        if not candidates:
             return []
-        matrix = np.asarray([f for _, f in rows], dtype=np.float64)
+        matrix = self.feature_matrix(candidates, query)
         scores = confidences(matrix, self.coef, self.bias)
         order = np.argsort(-scores, kind="stable")[:limit]
-        return [Scored(self.entries[rows[k][0]], round(float(scores[k]), 4), tuple(rows[k][1])) for k in order]
+        return [Scored(self.entries[candidates[k]], round(float(scores[k]), 4), tuple(matrix[k])) for k in order]
+
+    def feature_matrix(self, candidates: list[int], query: "_Query") -> np.ndarray:
+        """Features of each candidate, including how it compares with the other candidates."""
+        rows = [self.features(i, query) for i in candidates]
+        # How many candidates share each question word: a word only one entry has decides between them.
+        holders = {c: sum(c in self.entry_share[i] for i in candidates) for c in query.weights}
+        coverage = [row[0] for row in rows]
+        best, runner_up = (sorted(coverage, reverse=True) + [0.0, 0.0])[:2]
+        for i, row in zip(candidates, rows):
+            share = self.entry_share[i]
+            exclusive = sum(w / holders[c] for c, w in query.weights.items() if c in share) / query.total
+            gap = row[0] - (runner_up if row[0] >= best else best)
+            row.extend((exclusive, gap))
+        return np.asarray(rows, dtype=np.float64)
 
     def _candidates(self, weights: dict[str, float]) -> list[int]:
         if len(self.entries) <= SCORE_ALL_UP_TO:
@@ -229,7 +269,7 @@ class Matcher:
         answer = self.answers[index]
         text = self.entry_texts[index]
         analysis, weights, total = query.analysis, query.weights, query.total
-        covered = vocab = focus = distinct = missing = in_answer = 0.0
+        covered = vocab = focus = distinct = missing = missing_noun = in_answer = 0.0
         for concept, weight in weights.items():
             surfaces = query.surfaces[concept]
             mentioned = any(s in answer for s in surfaces)
@@ -245,6 +285,8 @@ class Matcher:
                 covered += ANSWER_ONLY_CREDIT * weight
             else:
                 missing = max(missing, analysis.weights[concept])
+                if concept in query.nouns:
+                    missing_noun = max(missing_noun, analysis.weights[concept])
         best_pcov = best_overlap = best_fuzzy = best_char = 0.0
         qweights = analysis.weights
         for p in self.entry_phrasings[index]:
@@ -268,6 +310,16 @@ class Matcher:
         if query.gram_total:
             grams = self.entry_grams[index]
             char_coverage = sum(w for g, w in query.gram_weight.items() if g in grams) / query.gram_total
+        char1_coverage = 0.0
+        if query.char_total:
+            chars = self.entry_chars[index]
+            char1_coverage = sum(w for c, w in query.char_weight.items() if c in chars) / query.char_total
+        counts, length = self.entry_counts[index], self.entry_length[index]
+        likelihood = 0.0
+        for concept, weight in weights.items():
+            background = self.background.get(concept, self._unseen)
+            smoothed = (counts.get(concept, 0) + DIRICHLET_MU * background) / (length + DIRICHLET_MU)
+            likelihood += weight * math.log(smoothed / background)
         keyword = 1.0 if self.entry_keywords[index] and not self.entry_keywords[index].isdisjoint(weights) else 0.0
         return [
             covered / total,
@@ -284,6 +336,10 @@ class Matcher:
             in_answer / total,
             query.unknown,
             query.unknown_share,
+            missing_noun,
+            query.unknown_noun,
+            char1_coverage,
+            likelihood / total / 4.0,
         ]
 
     def decide(self, text: str) -> Decision:
@@ -315,7 +371,7 @@ class Matcher:
 class _Query:
     """What every candidate is compared with, computed once per question."""
 
-    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share")
+    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total")
 
     def __init__(self, analysis: Analysis, matcher: Matcher):
         self.analysis = analysis
@@ -327,9 +383,15 @@ class _Query:
         unknown = matcher._unknown_gram_idf
         self.gram_weight = {g: matcher.gram_idf.get(g, unknown) for g in self.grams}
         self.gram_total = sum(self.gram_weight.values())
+        content = _content(analysis)
+        self.char_weight = {c: matcher.char_idf.get(c, unknown) for c in set(content)}
+        self.char_total = sum(self.char_weight.values())
         unknown = [c for c in analysis.concepts if c not in matcher.distinct and not c.startswith("intent:")]
         self.unknown = max((analysis.weights[c] for c in unknown), default=0.0)
         self.unknown_share = sum(self.weights[c] for c in unknown) / self.total
+        noun_like = matcher.analyzer.segmenter.is_noun_like
+        self.nouns = frozenset(c for c in analysis.concepts if noun_like(analysis.surfaces[c]))
+        self.unknown_noun = max((analysis.weights[c] for c in unknown if c in self.nouns), default=0.0)
         # The words to look for in entries' text: the question's own word and its synonyms.
         self.surfaces = {}
         for concept in analysis.concepts:

@@ -23,6 +23,8 @@ _t2s = opencc.OpenCC("t2s")
 # jieba's own block and letter patterns, so Segmenter.cut gives exactly jieba's words.
 _JIEBA_HAN = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)", re.U)
 _JIEBA_ENG = re.compile("[a-zA-Z0-9]", re.U)
+_JIEBA_DICT = Path(jieba.__file__).resolve().parent / jieba.DEFAULT_DICT_NAME
+_NOUN_TAGS = frozenset({"n", "nz", "nt", "ns", "nr", "nrt", "nrfg", "vn", "an", "eng", "j", "l", "i"})
 # WeChat stickers and placeholders arrive as text: [强], [抱拳], [图片], [语音].
 _STICKER = re.compile(r"\[[^\[\]\s]{1,6}\]")
 # WeChat writes a mention as "@name" followed by U+2005, which NFKC turns into a plain space.
@@ -92,6 +94,7 @@ class Segmenter:
         self._tokenizer = jieba.Tokenizer()
         self._lock = threading.Lock()
         self._known: set[str] = set()
+        self._pos: dict[str, str] | None = None
         logging.getLogger("jieba").setLevel(logging.WARNING)
         jieba.setLogLevel(logging.WARNING)
         self._tokenizer.initialize()
@@ -164,6 +167,24 @@ class Segmenter:
         if ascii_run:
             words.append(ascii_run)
         return words
+
+    def is_noun_like(self, word: str) -> bool:
+        """A naming word (noun, verbal noun, or a term jieba does not know): what a question is about."""
+        if len(word) < 2:
+            return False
+        tag = self._tags().get(word)
+        return tag is None or tag in _NOUN_TAGS
+
+    def _tags(self) -> dict[str, str]:
+        if self._pos is None:
+            tags = {}
+            with open(_JIEBA_DICT, encoding="utf-8") as handle:
+                for line in handle:
+                    parts = line.split()
+                    if len(parts) == 3:
+                        tags[parts[0]] = parts[2]
+            self._pos = tags
+        return self._pos
 
     def frequency(self, word: str) -> int:
         """The word's count in jieba's general dictionary (0 when unknown)."""
