@@ -137,6 +137,8 @@ class Store:
         db.enable_wal()
         db["messages"].create(_MESSAGE_COLUMNS, pk="id", not_null={"dedup_key"}, if_not_exists=True)
         db["messages"].create_index(["dedup_key"], unique=True, if_not_exists=True)
+        # Partial: only escalations pay for it, and the queue lists exactly those.
+        db.execute("CREATE INDEX IF NOT EXISTS messages_escalated ON messages (id) WHERE decision = 'escalate'")
         db.execute("PRAGMA busy_timeout = 0")
         return self
 

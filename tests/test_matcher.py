@@ -46,14 +46,16 @@ def test_ignore_band(matcher, text):
 
 
 def test_thresholds_come_from_config(mini_faq):
-    question = "消毒的次数有要求吗"
-    assert Matcher(load_faq(mini_faq)).decide(question).kind == "answer"
-    strict = Matcher(load_faq(mini_faq), BotConfig(answer_threshold=0.99, suggest_threshold=0.2))
-    assert strict.decide(question).kind == "suggest"
-    default = Matcher(load_faq(mini_faq))
-    assert default.decide("仓库叉车要年检吗").kind == "escalate"
-    lax = Matcher(load_faq(mini_faq), BotConfig(answer_threshold=0.9, suggest_threshold=0.0))
-    assert lax.decide("仓库叉车要年检吗").kind == "suggest"
+    faq = load_faq(mini_faq)
+    question = "车间每天要消杀几遍"
+    score = Matcher(faq).decide(question).score
+    assert 0.0 < score < 1.0
+    below = Matcher(faq, BotConfig(answer_threshold=score - 0.01, answer_margin=0.0, suggest_threshold=0.0))
+    assert below.decide(question).kind == "answer"
+    above = Matcher(faq, BotConfig(answer_threshold=min(score + 0.01, 1.0), suggest_threshold=0.0))
+    assert above.decide(question).kind == "suggest"
+    neither = Matcher(faq, BotConfig(answer_threshold=1.0, suggest_threshold=1.0))
+    assert neither.decide(question).kind == "escalate"
 
 
 def test_synonyms_from_the_file_and_the_shipped_list(matcher):
