@@ -192,6 +192,15 @@ def lua_for(tmp: Path, channel: str, pool_size: int, round_: int = 0) -> Path:
     return path
 
 
+def worker_cpu_seconds(master: int) -> float:
+    """User + system CPU of the gunicorn master's children (the workers), from /proc."""
+    total = 0
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(port: int, script: Path, seconds: int, connections: int) -> dict:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script), f"http://127.0.0.1:{port}"],
@@ -266,13 +275,15 @@ def main() -> None:
         # falls on every endpoint alike.
         for round_ in range(args.rounds):
             for channel in channels:
+                script = lua_for(tmp, channel, args.seconds * 6000, round_) if use_wrk else None
+                cpu_before = worker_cpu_seconds(proc.pid)
                 if use_wrk:
-                    script = lua_for(tmp, channel, args.seconds * 6000, round_)
                     stats = run_wrk(port, script, args.seconds, args.connections)
                 else:
                     stats = run_python(port, tmp, channel, args.seconds, args.connections, round_)
+                stats["cpu"] = worker_cpu_seconds(proc.pid) - cpu_before
                 runs[channel].append(stats)
-                print(f"  round {round_ + 1} {channel}: {stats['rps']:.0f} req/s", file=sys.stderr)
+                print(f"  round {round_ + 1} {channel}: {stats['rps']:.0f} req/s, p99 {stats['p99']:.1f} ms", file=sys.stderr)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=15)
@@ -283,15 +294,18 @@ def main() -> None:
             "p50": sorted(s["p50"] for s in stats)[len(stats) // 2],  # median of the rounds
             "p99": max(s["p99"] for s in stats),  # worst round
             "non2xx": sum(s["non2xx"] for s in stats),
+            # Worker CPU per request: unlike req/s, not skewed by other load on the machine.
+            "cpu_ms": 1000 * sum(s["cpu"] for s in stats) / max(1, sum(s["requests"] for s in stats)),
         }
     baseline = results["bare"]["rps"]
     client = "wrk -t1" if use_wrk else "python"
     print(f"\nserve --workers {args.workers}, {args.connections} connections ({client}), "
           f"{args.rounds} rounds x {args.seconds} s per endpoint, {os.cpu_count()} CPUs")
-    print(f"{'endpoint':<22}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'vs bare':>9}")
+    print(f"{'endpoint':<22}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'vs bare':>9}{'CPU ms/req':>12}")
     labels = {"bare": "bare Flask", "wechat": "wechat (plaintext)", "wecom": "wecom (AES)", "wecom_bot": "wecom_bot (AES, JSON)"}
     for channel, s in results.items():
-        print(f"{labels[channel]:<22}{s['rps']:>8.0f}{s['p50']:>9.2f}{s['p99']:>9.2f}{s['non2xx']:>9}{s['rps'] / baseline:>8.0%}")
+        print(f"{labels[channel]:<22}{s['rps']:>8.0f}{s['p50']:>9.2f}{s['p99']:>9.2f}{s['non2xx']:>9}"
+              f"{s['rps'] / baseline:>9.0%}{s['cpu_ms']:>12.3f}")
     db = tmp / "bot.db"
     import sqlite3
 

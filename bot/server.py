@@ -37,6 +37,9 @@ def create_app(config: Config, *, clock: Callable[[], float] | None = None, watc
     clock = clock or time.time
     store = Store(config.storage.path).init()
     live = LiveFaq(config.faq.path, config.bot, reload_seconds=config.faq.reload_seconds)
+    # The matcher's first question loads dictionaries lazily (~150 ms): pay that before the
+    # first enterprise asks, not during its request.
+    live.matcher().decide("复工复产需要什么材料")
     pipeline = Pipeline(live.matcher, store, config, clock=clock)
     svc = Services(config=config, store=store, faq=live, pipeline=pipeline, clock=clock)
     app.extensions["fuyi"] = svc

@@ -122,10 +122,6 @@ class Store:
             conn.execute("PRAGMA busy_timeout = 0")
             # In WAL mode NORMAL loses at most the last commits on power loss, never corrupts.
             conn.execute("PRAGMA synchronous = NORMAL")
-            # Every commit appends whole 4 KB pages to the WAL, and each checkpoint copies
-            # them back and fsyncs: checkpointing every 8,000 frames instead of 1,000 writes
-            # the same hot pages far less often (the WAL grows to ~32 MB before it is reused).
-            conn.execute("PRAGMA wal_autocheckpoint = 8000")
             db = sqlite_utils.Database(conn)
             self._local.db = db
         return db

@@ -98,7 +98,9 @@ class Segmenter:
         logging.getLogger("jieba").setLevel(logging.WARNING)
         jieba.setLogLevel(logging.WARNING)
         self._tokenizer.initialize()
-        self._tokenizer.load_userdict(str(USER_DICT))
+        with open(USER_DICT, "rb") as handle:  # jieba leaves a file it opened itself unclosed
+            self._tokenizer.load_userdict(handle)
+        self._tags()  # loaded now, not during someone's first question
         for concept in load_synonym_file(SYNONYMS_FILE):
             self.add_words(concept)
 

@@ -84,10 +84,10 @@ def test_wecom_url_check_with_tencent_vector(tmp_path):
 
 
 def test_wechat_url_check_with_tencent_vector(tmp_path):
-    client = app_for(tmp_path, Clock(int(PLAIN["timestamp"]))).test_client()
+    from bot.config import config_from_dict
+
     cfg = config_dict(tmp_path)
     cfg["wechat"]["token"] = PLAIN["token"]
-    from bot.config import config_from_dict
     client = create_app(config_from_dict(cfg), clock=Clock(int(PLAIN["timestamp"]))).test_client()
     q = {"signature": PLAIN["signature"], "timestamp": PLAIN["timestamp"], "nonce": PLAIN["nonce"], "echostr": "5837397520665436492"}
     resp = client.get("/wechat", query_string=q)
