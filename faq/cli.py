@@ -141,3 +141,66 @@ def faq_eval(config_path, faq_path, misses, questions):
             got = ",".join(f"{c.faq_id}:{c.score:.2f}" for c in decision.candidates[:3])
             click.echo(f"{item.expect:32} {decision.kind:8} {decision.score:.2f} {item.question}  [{got}]")
     click.echo(report.summary())
+
+
+@faq_group.command("drafts")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
+def faq_drafts(config_path, as_json):
+    """List drafts from cadres' answers: new entries and new alternates.
+
+    `run.py queue answer ID TEXT --by NAME --add-to-faq` drafts a new entry;
+    `run.py queue answer ID --faq ENTRY_ID --by NAME` drafts alternates for an
+    existing entry. Approve one with `run.py faq approve DRAFT_ID`.
+
+    Example:
+
+        python run.py faq drafts
+    """
+    from faq.drafts import drafts_path, list_drafts
+
+    config = get_config(config_path)
+    items = list_drafts(drafts_path(config))
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    if not items:
+        click.echo("No drafts.")
+        return
+    for d in items:
+        if d["kind"] == "entry":
+            e = d["entry"]
+            click.echo(f"#{d['id']:<4} new entry {e['id']} ({e.get('category') or 'no category'}) from ticket #{d['ticket']} by {d['by']}")
+            click.echo(f"      Q: {e['question']}")
+            for alt in e.get("alternates") or []:
+                click.echo(f"         {alt}")
+            click.echo(f"      A: {' '.join(e['answer'].split())}")
+        else:
+            click.echo(f"#{d['id']:<4} alternates for {d['entry_id']} from ticket #{d['ticket']} by {d['by']}")
+            for alt in d["alternates"]:
+                click.echo(f"         {alt}")
+
+
+@faq_group.command("approve")
+@config_option
+@click.argument("draft_id", type=int)
+@click.option("--id", "entry_id", default=None, help="Id for a new entry (default: the draft's).")
+@click.option("--category", default=None, help="Category for a new entry (default: the draft's).")
+def faq_approve(config_path, draft_id, entry_id, category):
+    """Move one draft into the FAQ file, keeping its comments and order.
+
+    The changed file is checked like `faq check` before it replaces the old
+    one (atomically); the running bot picks it up within seconds.
+
+    Example:
+
+        python run.py faq approve 3 --category supplies
+    """
+    from faq.drafts import DraftError, approve, drafts_path
+
+    config = get_config(config_path)
+    try:
+        done = approve(drafts_path(config), config.faq.path, draft_id, entry_id=entry_id, category=category)
+    except DraftError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{config.faq.path}: {done}")

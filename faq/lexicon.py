@@ -59,7 +59,7 @@ INTENTS = {
     "几次": "intent:frequency", "多少次": "intent:frequency", "几遍": "intent:frequency",
     "频次": "intent:frequency", "频率": "intent:frequency", "多久一次": "intent:frequency",
     "每天": "intent:frequency", "一天": "intent:frequency", "每日": "intent:frequency",
-    "多久": "intent:duration", "几天": "intent:duration",
+    "多久": "intent:duration", "几天": "intent:duration", "多快": "intent:duration", "多长": "intent:duration",
     "多少天": "intent:duration", "多长时间": "intent:duration", "什么时候": "intent:duration",
     "啥时候": "intent:duration", "何时": "intent:duration", "哪天": "intent:duration",
     "流程": "intent:procedure", "程序": "intent:procedure", "步骤": "intent:procedure",

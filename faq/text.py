@@ -74,14 +74,20 @@ def normalize(text: str, bot_name: str = "") -> str:
 
 def is_courtesy(cleaned: str) -> bool:
     """True when a cleaned message holds nothing but thanks, acknowledgements or stickers."""
-    rest = _COURTESY.sub("", cleaned.replace(" ", ""))
-    return not rest.strip(lexicon.FILLER_CHARS)
+    compact = cleaned.replace(" ", "")
+    rest = _COURTESY.sub("", compact).strip(lexicon.FILLER_CHARS)
+    # "谢谢张指导员", "感谢小李": thanks to someone by name asks nothing.
+    return not rest or (len(rest) <= 2 and compact.startswith(lexicon.THANKS) and not _asks(compact))
+
+
+def _asks(compact: str) -> bool:
+    return any(marker in compact for marker in lexicon.QUESTION_MARKERS)
 
 
 def is_thanks(cleaned: str) -> bool:
     """Starts with thanks and asks nothing ("感谢领导这么晚还帮我们跑手续"); may still report a problem."""
     compact = cleaned.replace(" ", "")
-    return compact.startswith(lexicon.THANKS) and not any(m in compact for m in lexicon.QUESTION_MARKERS)
+    return compact.startswith(lexicon.THANKS) and not _asks(compact)
 
 
 _COURTESY = re.compile("|".join(sorted(lexicon.COURTESIES, key=len, reverse=True)))
