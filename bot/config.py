@@ -39,8 +39,8 @@ class FaqConfig:
 class BotConfig:
     name: str = "防疫助手"
     # Bands over the matcher's confidence (0..1); see README "Matching".
-    answer_threshold: float = 0.45
-    suggest_threshold: float = 0.45
+    answer_threshold: float = 0.4
+    suggest_threshold: float = 0.4
     answer_margin: float = 0.3
     max_suggestions: int = 3
 

@@ -93,6 +93,16 @@ class Analyzer:
             weight *= SINGLE_CHAR_FACTOR
         return weight
 
+    def _binds_outside(self, text: str, start: int, window: str, word: str) -> bool:
+        """True when a character to be replaced forms a word with its neighbour outside the window.
+
+        In "消毒几次" the window 消毒几 sounds like 消毒剂, but 几 belongs to 几次: no typo there.
+        """
+        end = start + len(window)
+        if window[-1] != word[-1] and end < len(text) and self.segmenter.frequency(text[end - 1 : end + 1]) > 0:
+            return True
+        return window[0] != word[0] and start > 0 and self.segmenter.frequency(text[start - 1 : start + 1]) > 0
+
     def repair_typos(self, text: str, refuse: frozenset[str] = frozenset()) -> str:
         """Replace homophone typos of FAQ words (消读→消毒, 侧体温→测体温)."""
         if not self._typo_vocab:
@@ -109,7 +119,7 @@ class Analyzer:
                     chunk, used = window, size  # a real word: keep it whole
                     break
                 word = self._typo_vocab.get(pinyin_key(window))
-                if word and word != window and word not in refuse and _close(window, word):
+                if word and word != window and word not in refuse and _close(window, word) and not self._binds_outside(text, i, window, word):
                     chunk, used = word, size
                     break
             out.append(chunk)

@@ -212,19 +212,14 @@ def _blank_line_before(seq, index: int) -> None:
     """Separate an appended entry from the one before it with a blank line, as the admins' file does."""
     if index == 0:
         return
-    prev = seq[index - 1]
-    text = ""
     try:
-        last_key = list(prev.keys())[-1]
-        tokens = prev.ca.items.get(last_key)
-        text = tokens[2].value if tokens and len(tokens) > 2 and tokens[2] is not None else ""
+        prev = seq[index - 1]
+        tokens = prev.ca.items.get(list(prev.keys())[-1])
+        trailing = tokens[2].value if tokens and len(tokens) > 2 and tokens[2] is not None else ""
     except (AttributeError, IndexError):
         return
-    if text.endswith("\n\n"):
-        return
-    from ruamel.yaml.comments import CommentedSeq  # noqa: F401  (the sequence is one)
-
-    seq.yaml_set_comment_before_after_key(index, before="\n", indent=2)
+    if not trailing.endswith("\n\n"):
+        seq.yaml_set_comment_before_after_key(index, before="\n", indent=2)
 
 
 def _write_checked(faq_path: Path, text: str) -> None:

@@ -222,7 +222,11 @@ class Matcher:
     def _names_only_a_topic(self, analysis: Analysis) -> bool:
         """One word that several entries share ("口罩", "消毒") names a topic, not a question: suggest."""
         content = [c for c in analysis.concepts if not c.startswith("intent:")]
-        return len(content) == 1 and len(self.entry_sets.get(content[0], ())) > 1
+        if len(content) != 1:
+            return False
+        # Entries whose own topic the word is: a keyword, or in at least a third of their phrasings.
+        owners = [i for i in self.entry_sets.get(content[0], ()) if self.entry_share[i][content[0]] >= 0.3]
+        return len(owners) > 1
 
     def _repair_fits(self, word: str, analysis: Analysis) -> bool:
         """A typo repair stands if some entry uses the repaired word with another word of the question.
