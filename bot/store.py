@@ -82,10 +82,10 @@ class Tx:
 
 
 def _when_unlocked(statement: Callable[[], T]) -> T:
-    """Run a statement that needs the write lock, retrying quickly while another worker holds it.
+    """Run a statement that needs the write lock, retrying soon while another worker holds it.
 
     SQLite's own busy handler sleeps 1, 2, 5, 10 ms... between tries, while a write here
-    holds the lock for about 0.1 ms; polling every 0.1-2 ms hands the lock over sooner.
+    holds the lock for about 0.1 ms; sleeping 0.1, 0.2, 0.4 ... 2 ms hands the lock over sooner.
     A statement that failed with "locked" wrote nothing, so trying again is safe.
     """
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
@@ -97,11 +97,345 @@ def _when_unlocked(statement: Callable[[], T]) -> T:
             if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
                 raise
         attempt += 1
-        # A sleep costs at least ~0.1 ms of idle worker; the lock is usually free sooner.
-        time.sleep(0 if attempt < 50 else min(0.0001 * 2 ** (attempt - 50), 0.002))
+        # Sleep, don't spin: on a two-core machine a spinning worker takes the CPU from the
+        # worker holding the lock (measured: a third of request time went to spinning).
+        time.sleep(min(0.00005 * 2 ** attempt, 0.002))
 
 
-class Store:
+
+# --- The cadre queue: tickets, askers, audit, outbox, delivery attempts ------------------------
+
+_QUEUE_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS tickets (
+        id INTEGER PRIMARY KEY,
+        status TEXT NOT NULL,               -- open, claimed, answered, closed
+        question TEXT NOT NULL,             -- as first asked
+        normalized TEXT NOT NULL,           -- faq.text.normalize(question): what merging compares
+        team TEXT NOT NULL,
+        category TEXT,
+        route TEXT,                         -- faq:<entry>, keyword:<word> or default
+        created_at REAL NOT NULL,
+        due_at REAL NOT NULL,
+        claimed_by TEXT, claimed_at REAL,
+        answer TEXT, answer_faq_id TEXT, answered_by TEXT, answered_at REAL,
+        answer_round INTEGER NOT NULL DEFAULT 0,  -- answers given so far (a reopened ticket is answered again)
+        closed_at REAL,
+        reminded_at REAL, alerted_at REAL,  -- the cadre group was reminded / alerted (once per deadline)
+        updated_at REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS tickets_active ON tickets (created_at) WHERE status IN ('open', 'claimed')",
+    "CREATE INDEX IF NOT EXISTS tickets_status_due ON tickets (status, due_at)",
+    """CREATE TABLE IF NOT EXISTS askers (
+        id INTEGER PRIMARY KEY,
+        ticket INTEGER NOT NULL REFERENCES tickets (id),
+        channel TEXT NOT NULL, chat TEXT NOT NULL, user TEXT NOT NULL,
+        text TEXT NOT NULL, msg_id TEXT, dedup_key TEXT,
+        response_url TEXT, response_url_at REAL, response_url_used_at REAL,
+        asked_at REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS askers_ticket ON askers (ticket)",
+    """CREATE TABLE IF NOT EXISTS audit (
+        id INTEGER PRIMARY KEY,
+        ticket INTEGER NOT NULL,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT                         -- JSON
+    )""",
+    "CREATE INDEX IF NOT EXISTS audit_ticket ON audit (ticket)",
+    """CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY,
+        dedup TEXT NOT NULL UNIQUE,         -- one row per thing to say: answer:<ticket>:<round>:<asker>, alert:...
+        kind TEXT NOT NULL,                 -- answer, reminder, alert
+        ticket INTEGER,
+        asker INTEGER,                      -- for answers: the asker it goes to
+        chat TEXT NOT NULL DEFAULT '',      -- for reminders and alerts: the cadre group
+        text TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',  -- pending, sending (leased), delivered, failed
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL,
+        lease_token TEXT, lease_until REAL,
+        route TEXT,                         -- the route of the latest attempt
+        parts_done INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        delivered_at REAL
+    )""",
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at) WHERE status IN ('pending', 'sending')",
+    "CREATE INDEX IF NOT EXISTS outbox_ticket ON outbox (ticket)",
+    """CREATE TABLE IF NOT EXISTS deliveries (
+        id INTEGER PRIMARY KEY,
+        outbox INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        part INTEGER NOT NULL,
+        route TEXT NOT NULL,
+        target TEXT,                        -- for robot webhooks: a hash of the key (the rate limit is per robot)
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        ok INTEGER,
+        error TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS deliveries_outbox ON deliveries (outbox)",
+    "CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, started_at) WHERE target IS NOT NULL",
+)
+
+_TICKET_FIELDS = {
+    "status", "question", "normalized", "team", "category", "route", "created_at", "due_at", "claimed_by",
+    "claimed_at", "answer", "answer_faq_id", "answered_by", "answered_at", "answer_round", "closed_at",
+    "reminded_at", "alerted_at", "updated_at",
+}
+_ASKER_FIELDS = {
+    "ticket", "channel", "chat", "user", "text", "msg_id", "dedup_key", "response_url", "response_url_at",
+    "response_url_used_at", "asked_at",
+}
+
+
+def _insert(conn: sqlite3.Connection, table: str, allowed: set[str], values: dict, verb: str = "INSERT") -> int:
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValueError(f"unknown {table} columns: {sorted(unknown)}")
+    cols = list(values)
+    cur = conn.execute(
+        f"{verb} INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+        [values[c] for c in cols],
+    )
+    return cur.lastrowid if cur.rowcount else 0
+
+
+def _set_clause(allowed: set[str], values: dict) -> tuple[str, list]:
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValueError(f"unknown columns: {sorted(unknown)}")
+    return ", ".join(f"{c} = ?" for c in values), list(values.values())
+
+
+class QueueTx(Tx):
+    """The queue's writes, inside one write transaction (see Store.transaction)."""
+
+    # Tickets and askers
+    def active_tickets_since(self, since: float) -> list[dict]:
+        """Open and claimed tickets created at or after `since`: candidates for merging."""
+        rows = self.conn.execute(
+            "SELECT id, normalized, team, status, due_at FROM tickets"
+            " WHERE status IN ('open', 'claimed') AND created_at >= ? ORDER BY id",
+            (since,),
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def insert_ticket(self, **values) -> int:
+        return _insert(self.conn, "tickets", _TICKET_FIELDS, values)
+
+    def ticket(self, ticket_id: int) -> dict | None:
+        row = self.conn.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+        return dict(row) if row else None
+
+    def update_ticket(self, ticket_id: int, **values) -> None:
+        clause, params = _set_clause(_TICKET_FIELDS, values)
+        self.conn.execute(f"UPDATE tickets SET {clause} WHERE id = ?", (*params, ticket_id))
+
+    def askers(self, ticket_id: int) -> list[dict]:
+        rows = self.conn.execute("SELECT * FROM askers WHERE ticket = ? ORDER BY id", (ticket_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def add_asker(self, **values) -> int:
+        return _insert(self.conn, "askers", _ASKER_FIELDS, values)
+
+    def update_asker(self, asker_id: int, **values) -> None:
+        clause, params = _set_clause(_ASKER_FIELDS, values)
+        self.conn.execute(f"UPDATE askers SET {clause} WHERE id = ?", (*params, asker_id))
+
+    def audit(self, ticket_id: int, at: float, actor: str, action: str, detail: dict | None = None) -> None:
+        self.conn.execute(
+            "INSERT INTO audit (ticket, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+            (ticket_id, at, actor, action, json.dumps(detail or {}, ensure_ascii=False)),
+        )
+
+    # Deadlines
+    def tickets_to_remind(self, now: float, lead_seconds: float) -> list[dict]:
+        rows = self.conn.execute(
+            "SELECT * FROM tickets WHERE status IN ('open', 'claimed') AND reminded_at IS NULL"
+            " AND alerted_at IS NULL AND due_at - ? <= ? AND due_at > ? ORDER BY due_at, id",
+            (lead_seconds, now, now),
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def tickets_to_alert(self, now: float) -> list[dict]:
+        rows = self.conn.execute(
+            "SELECT * FROM tickets WHERE status IN ('open', 'claimed') AND alerted_at IS NULL AND due_at <= ?"
+            " ORDER BY due_at, id",
+            (now,),
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    # Outbox
+    def enqueue(self, dedup: str, kind: str, text: str, now: float, *, ticket: int | None = None,
+                asker: int | None = None, chat: str = "") -> bool:
+        """Queue one message; False if a row with this dedup key exists (it is never queued twice)."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO outbox (dedup, kind, ticket, asker, chat, text, next_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (dedup, kind, ticket, asker, chat, text, now, now),
+        )
+        return cur.rowcount == 1
+
+    def due_outbox(self, now: float, limit: int) -> list[dict]:
+        """Pending items that are due, and leased items whose lease has run out (their worker died)."""
+        rows = self.conn.execute(
+            "SELECT * FROM outbox WHERE status IN ('pending', 'sending') AND next_at <= ?"
+            " AND (status = 'pending' OR lease_until < ?) ORDER BY next_at, id LIMIT ?",
+            (now, now, limit),
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def asker(self, asker_id: int) -> dict | None:
+        row = self.conn.execute("SELECT * FROM askers WHERE id = ?", (asker_id,)).fetchone()
+        return dict(row) if row else None
+
+    def robot_posts_since(self, target: str, since: float) -> list[float]:
+        rows = self.conn.execute(
+            "SELECT started_at FROM deliveries WHERE target = ? AND started_at > ? ORDER BY started_at",
+            (target, since),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def lease(self, outbox_id: int, token: str, until: float, route: str, attempts: int) -> None:
+        self.conn.execute(
+            "UPDATE outbox SET status = 'sending', lease_token = ?, lease_until = ?, route = ?, attempts = ?"
+            " WHERE id = ?",
+            (token, until, route, attempts, outbox_id),
+        )
+
+    def defer(self, outbox_id: int, next_at: float, reason: str | None = None) -> None:
+        """Not sendable yet (a robot's rate limit): try again at next_at without counting an attempt."""
+        self.conn.execute(
+            "UPDATE outbox SET status = 'pending', lease_token = NULL, lease_until = NULL, next_at = ?,"
+            " last_error = COALESCE(?, last_error) WHERE id = ?",
+            (next_at, reason, outbox_id),
+        )
+
+    def fail_now(self, outbox_id: int, error: str) -> None:
+        self.conn.execute(
+            "UPDATE outbox SET status = 'failed', lease_token = NULL, lease_until = NULL, last_error = ? WHERE id = ?",
+            (error, outbox_id),
+        )
+
+    def add_attempt(self, outbox_id: int, attempt: int, part: int, route: str, target: str | None, at: float) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO deliveries (outbox, attempt, part, route, target, started_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (outbox_id, attempt, part, route, target, at),
+        )
+        return cur.lastrowid
+
+
+class QueueStore:
+    """The queue's reads and its small writes outside the escalation transaction; mixed into Store."""
+
+    db: sqlite_utils.Database
+
+    @contextmanager
+    def queue_transaction(self) -> Iterator[QueueTx]:
+        """Store.transaction(), handing out the queue's writes."""
+        with self.transaction() as tx:
+            yield QueueTx(tx.conn)
+
+    def tickets(self, statuses: tuple[str, ...] | None = None, team: str | None = None,
+                due_before: float | None = None, ids: list[int] | None = None) -> list[dict]:
+        """Tickets (oldest first) with their askers under "askers"."""
+        where, params = [], []
+        if statuses:
+            where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            params += list(statuses)
+        if team:
+            where.append("team = ?")
+            params.append(team)
+        if due_before is not None:
+            where.append("due_at <= ?")
+            params.append(due_before)
+        if ids is not None:
+            where.append(f"id IN ({', '.join('?' for _ in ids)})")
+            params += ids
+        sql = "SELECT * FROM tickets" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
+        tickets = [dict(r) for r in self.db.execute(sql, params).fetchall()]
+        if not tickets:
+            return []
+        by_id = {t["id"]: t for t in tickets}
+        for t in tickets:
+            t["askers"] = []
+        marks = ", ".join("?" for _ in by_id)
+        for row in self.db.execute(f"SELECT * FROM askers WHERE ticket IN ({marks}) ORDER BY id", list(by_id)).fetchall():
+            by_id[row["ticket"]]["askers"].append(dict(row))
+        return tickets
+
+    def ticket_with_askers(self, ticket_id: int) -> dict | None:
+        found = self.tickets(ids=[ticket_id])
+        return found[0] if found else None
+
+    def audit_trail(self, ticket_id: int) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM audit WHERE ticket = ? ORDER BY id", (ticket_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def outbox_rows(self, ticket_id: int | None = None) -> list[dict]:
+        if ticket_id is None:
+            rows = self.db.execute("SELECT * FROM outbox ORDER BY id").fetchall()
+        else:
+            rows = self.db.execute("SELECT * FROM outbox WHERE ticket = ? ORDER BY id", (ticket_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def delivery_attempts(self, outbox_id: int) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM deliveries WHERE outbox = ? ORDER BY id", (outbox_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def next_outbox_due(self) -> float | None:
+        """When the next pending item is due (a cheap read: workers sleep until then)."""
+        row = self.db.execute(
+            "SELECT MIN(CASE WHEN status = 'pending' THEN next_at ELSE MAX(next_at, lease_until) END)"
+            " FROM outbox WHERE status IN ('pending', 'sending')"
+        ).fetchone()
+        return row[0] if row else None
+
+    def _write(self, sql: str, params: tuple) -> int:
+        conn = self.db.conn
+        return _when_unlocked(lambda: conn.execute(sql, params)).rowcount
+
+    def finish_attempt(self, attempt_id: int, at: float, ok: bool, error: str | None) -> None:
+        self._write("UPDATE deliveries SET finished_at = ?, ok = ?, error = ? WHERE id = ?", (at, int(ok), error, attempt_id))
+
+    def part_sent(self, outbox_id: int, token: str, parts_done: int) -> bool:
+        """Record a delivered part of a multi-part message; False if the lease was lost."""
+        return self._write(
+            "UPDATE outbox SET parts_done = ? WHERE id = ? AND lease_token = ?", (parts_done, outbox_id, token)
+        ) == 1
+
+    def delivered(self, outbox_id: int, token: str, at: float, used_response_url_of: int | None) -> bool:
+        """Mark an item delivered (and its asker's response_url used); False if the lease was lost."""
+        with self.queue_transaction() as tx:
+            cur = tx.conn.execute(
+                "UPDATE outbox SET status = 'delivered', delivered_at = ?, lease_token = NULL, lease_until = NULL,"
+                " last_error = NULL WHERE id = ? AND lease_token = ?",
+                (at, outbox_id, token),
+            )
+            if used_response_url_of is not None:
+                tx.conn.execute(
+                    "UPDATE askers SET response_url_used_at = ? WHERE id = ? AND response_url_used_at IS NULL",
+                    (at, used_response_url_of),
+                )
+            return cur.rowcount == 1
+
+    def attempt_failed(self, outbox_id: int, token: str, error: str, next_at: float | None) -> bool:
+        """Back to pending until next_at, or failed for good when next_at is None."""
+        if next_at is None:
+            sql = ("UPDATE outbox SET status = 'failed', lease_token = NULL, lease_until = NULL, last_error = ?"
+                   " WHERE id = ? AND lease_token = ?")
+            return self._write(sql, (error, outbox_id, token)) == 1
+        sql = ("UPDATE outbox SET status = 'pending', lease_token = NULL, lease_until = NULL, last_error = ?,"
+               " next_at = ? WHERE id = ? AND lease_token = ?")
+        return self._write(sql, (error, next_at, outbox_id, token)) == 1
+
+    def mark_response_url_used(self, asker_id: int, at: float) -> None:
+        self._write("UPDATE askers SET response_url_used_at = ? WHERE id = ? AND response_url_used_at IS NULL", (at, asker_id))
+
+
+class Store(QueueStore):
     """Opens the database once per thread; the schema is created idempotently."""
 
     def __init__(self, path: str | Path):
@@ -135,6 +469,8 @@ class Store:
         db["messages"].create_index(["dedup_key"], unique=True, if_not_exists=True)
         # Partial: only escalations pay for it, and the queue lists exactly those.
         db.execute("CREATE INDEX IF NOT EXISTS messages_escalated ON messages (id) WHERE decision = 'escalate'")
+        for statement in _QUEUE_SCHEMA:
+            db.execute(statement)
         db.execute("PRAGMA busy_timeout = 0")
         return self
 
