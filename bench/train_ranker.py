@@ -1,16 +1,19 @@
-"""Fit the matcher's confidence model on labelled questions; write faq/data/ranker.json.
+"""Fit the matcher's two models on labelled questions; write faq/data/ranker.json.
 
     .venv/bin/python bench/train_ranker.py            # cross-FAQ check, then fit on all and write
     .venv/bin/python bench/train_ranker.py --dry-run  # only the check
 
-Each (question, entry) pair is one example: 1 when the entry is the labelled answer. Out-of-scope
-questions give only negatives. The check trains on one FAQ's questions and measures on another
-FAQ's, which is what an FAQ the model has never seen looks like.
+The ranker is a conditional logit: each question picks one of the FAQ's entries, or none of them
+(out-of-scope questions). The verifier is a logistic model of "the ranker's first choice is the
+right answer", fitted on what rankers trained WITHOUT that FAQ say about its questions, because
+that is the situation it meets in use. The check does the same one level up: every FAQ in turn
+is measured by models that never saw it or its questions, which is what a new FAQ looks like.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -21,7 +24,16 @@ sys.path.insert(0, str(ROOT))
 
 from faq.evaluation import load_labelled  # noqa: E402
 from faq.loader import load_faq  # noqa: E402
-from faq.matcher import FEATURES, RANKER_FILE, Matcher, _Query, confidences  # noqa: E402
+from faq.matcher import (  # noqa: E402
+    FEATURES,
+    RANKER_FILE,
+    VERIFIER_FEATURES,
+    Matcher,
+    Models,
+    _Query,
+    softmax_with_none,
+    verifier_features,
+)
 from faq.text import clean, is_courtesy, strip_greetings  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -33,12 +45,15 @@ SETS = {
 }
 L2 = 1.0
 OUT_OF_SCOPE_WEIGHT = 3.0  # a wrong answer costs more than a missed one
+VERIFIER_OOS_WEIGHT = 1.0
+THRESHOLDS = (0.5, 0.6, 0.65, 0.7, 0.75, 0.8)
 
 
 def examples(name: str):
-    """Per question: (label, matrix of features for every entry, entry ids)."""
+    """Per question: (label, feature matrix over every entry, entry ids)."""
     faq_path, labelled = SETS[name]
-    matcher = Matcher(load_faq(faq_path))
+    untrained = Models(np.zeros(len(FEATURES)), 0.0, np.zeros(len(VERIFIER_FEATURES)), 0.0)
+    matcher = Matcher(load_faq(faq_path), models=untrained)  # features do not depend on the models
     ids = [e.id for e in matcher.entries]
     out = []
     for item in load_labelled(labelled):
@@ -50,14 +65,13 @@ def examples(name: str):
         analysis = matcher.analyze(item.question)
         if not analysis.concepts:
             continue
-        query = _Query(analysis, matcher)
-        matrix = matcher.feature_matrix(list(range(len(ids))), query)
+        matrix = matcher.feature_matrix(list(range(len(ids))), _Query(analysis, matcher))
         out.append((item.expect, matrix, ids))
     return out
 
 
-def fit(groups) -> tuple[np.ndarray, float]:
-    """Conditional logit by Newton's method: each question picks one entry, or none (score 0)."""
+def fit_ranker(groups) -> tuple[np.ndarray, float]:
+    """Conditional logit by Newton's method with backtracking."""
     dims = groups[0][1].shape[1] + 1
     w = np.zeros(dims)
     reg = np.full(dims, L2)
@@ -71,16 +85,13 @@ def fit(groups) -> tuple[np.ndarray, float]:
         grad = reg * w
         hess = np.diag(reg)
         for x1, target, weight in prepared:
-            s = x1 @ w
-            top = max(s.max(), 0.0)
-            e = np.exp(s - top)
-            p = e / (np.exp(-top) + e.sum())  # the "none of them" option has score 0
+            p = softmax_with_none(x1 @ w)
             mean = p @ x1
             grad += weight * (mean - target)
             hess += weight * ((x1 * p[:, None]).T @ x1 - np.outer(mean, mean))
         step = np.linalg.solve(hess, grad)
-        scale, before = 1.0, _loss(prepared, w, reg)
-        while _loss(prepared, w - scale * step, reg) > before and scale > 1e-6:
+        scale, before = 1.0, _ranker_loss(prepared, w, reg)
+        while _ranker_loss(prepared, w - scale * step, reg) > before and scale > 1e-6:
             scale /= 2  # Newton overshoots far from the optimum: back off
         w -= scale * step
         if np.abs(scale * step).max() < 1e-7:
@@ -88,49 +99,68 @@ def fit(groups) -> tuple[np.ndarray, float]:
     return w[:-1], float(w[-1])
 
 
-def _loss(prepared, w, reg):
+def _ranker_loss(prepared, w, reg) -> float:
     total = 0.5 * float(reg @ (w * w))
     for x1, target, weight in prepared:
         s = x1 @ w
         top = max(s.max(), 0.0)
-        total += weight * (top + np.log(np.exp(-top) + np.exp(s - top).sum()) - float(target @ w))
+        total += weight * (top + math.log(math.exp(-top) + np.exp(s - top).sum()) - float(target @ w))
     return total
 
 
-def probabilities(matrix, coef, bias):
-    return confidences(matrix, coef, bias)
+def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, float]:
+    """Weighted L2-regularised logistic regression by Newton's method."""
+    x1 = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(x1.shape[1])
+    reg = np.full(len(w), L2)
+    reg[-1] = 0.0
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-(x1 @ w)))
+        grad = x1.T @ (weights * (p - y)) + reg * w
+        hess = (x1 * (weights * p * (1 - p))[:, None]).T @ x1 + np.diag(reg)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w[:-1], float(w[-1])
 
 
-def measure(groups, coef, bias, answer_t, margin, suggest_t):
-    answerable = right = wrong = oos = escalated = 0
+def meta(groups, coef, bias):
+    """Verifier inputs and targets: is the ranker's first choice the labelled answer?"""
+    rows, targets, weights, outcomes = [], [], [], []
     for label, matrix, ids in groups:
-        p = probabilities(matrix, coef, bias)
-        order = np.argsort(-p)
-        p1, p2 = p[order[0]], p[order[1]]
-        top = ids[order[0]]
-        answered = p1 >= answer_t and p1 - p2 >= margin
-        if label == "escalate":
-            oos += 1
-            escalated += p1 < suggest_t
-        else:
-            answerable += 1
-            right += answered and top == label
-        wrong += answered and top != label
-    total = len(groups)
-    return right / max(answerable, 1), wrong / max(total, 1), escalated / max(oos, 1)
+        logits = matrix @ coef + bias
+        probs = softmax_with_none(logits)
+        top = ids[int(np.argmax(probs))]
+        rows.append(verifier_features(matrix, logits, probs))
+        targets.append(1.0 if top == label else 0.0)
+        weights.append(VERIFIER_OOS_WEIGHT if label == "escalate" else 1.0)
+        outcomes.append((label, top, float(probs.max()) - float(np.sort(probs)[-2])))
+    return np.asarray(rows), np.asarray(targets), np.asarray(weights), outcomes
 
 
-def top1(groups, coef, bias):
-    hits = [ids[int(np.argmax(m @ coef + bias))] == label for label, m, ids in groups if label != "escalate"]
-    return sum(hits) / len(hits)
+def fit_verifier(data: dict, names: list[str]) -> tuple[np.ndarray, float]:
+    """Fit the verifier on each FAQ's questions as judged by a ranker that never saw that FAQ."""
+    xs, ys, ws = [], [], []
+    for held in names:
+        coef, bias = fit_ranker([g for n in names if n != held for g in data[n]])
+        x, y, w, _ = meta(data[held], coef, bias)
+        xs.append(x), ys.append(y), ws.append(w)
+    return fit_logistic(np.vstack(xs), np.concatenate(ys), np.concatenate(ws))
 
 
-def report(name, groups, coef, bias):
-    print(f"  {name}: top-1 {top1(groups, coef, bias):.1%}")
-    for answer_t in (0.3, 0.4, 0.5, 0.6):
-        for margin in (0.0, 0.2):
-            r, w, e = measure(groups, coef, bias, answer_t, margin, 0.25)
-            print(f"    answer>={answer_t:.2f} margin>={margin:.2f}: right {r:.1%} wrong {w:.1%} oos-escalated(<0.25) {e:.1%}")
+def measure(groups, ranker, verifier, threshold: float) -> tuple[float, float, float, float]:
+    """right (of answerable), wrong (of all), out-of-scope escalated, top-1 (of answerable)."""
+    x, _, _, outcomes = meta(groups, *ranker)
+    confidence = 1 / (1 + np.exp(-(x @ verifier[0] + verifier[1])))
+    answerable = [i for i, o in enumerate(outcomes) if o[0] != "escalate"]
+    oos = [i for i, o in enumerate(outcomes) if o[0] == "escalate"]
+    answered = confidence >= threshold
+    right = sum(answered[i] and outcomes[i][0] == outcomes[i][1] for i in answerable) / max(len(answerable), 1)
+    wrong = sum(answered[i] and outcomes[i][0] != outcomes[i][1] for i in range(len(outcomes))) / max(len(outcomes), 1)
+    escalated = sum(not answered[i] for i in oos) / max(len(oos), 1)
+    top1 = sum(outcomes[i][0] == outcomes[i][1] for i in answerable) / max(len(answerable), 1)
+    return right, wrong, escalated, top1
 
 
 def main():
@@ -138,32 +168,34 @@ def main():
     parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args()
     data = {name: examples(name) for name in SETS}
-    folds = {}
-    for test in SETS:
-        coef, bias = fit([g for name in SETS if name != test for g in data[name]])
-        folds[test] = (coef, bias)
-        print(f"trained without {test}, measured on it (never seen):")
-        report(test, data[test], coef, bias)
-    print("held-out folds pooled: answer / margin / suggest -> right, wrong, out-of-scope escalated")
-    for answer_t in (0.3, 0.35, 0.4, 0.45, 0.5):
-        for margin in (0.1, 0.2, 0.3):
-            for suggest_t in (0.25, 0.3, 0.35):
-                if suggest_t > answer_t:
-                    continue
-                rows = [measure(data[t], *folds[t], answer_t, margin, suggest_t) for t in SETS]
-                mean = [sum(r[i] for r in rows) / len(rows) for i in range(3)]
-                worst_wrong = max(r[1] for r in rows)
-                print(f"  {answer_t:.2f} {margin:.2f} {suggest_t:.2f}: right {mean[0]:.1%} wrong {mean[1]:.1%} (worst {worst_wrong:.1%}) oos {mean[2]:.1%}")
-    coef, bias = fit([g for name in SETS for g in data[name]])
-    print("fitted on all:", {n: round(float(c), 3) for n, c in zip(FEATURES, coef)}, "bias", round(bias, 3))
-    for name in SETS:
-        report(name, data[name], coef, bias)
+    names = list(SETS)
+    print("each FAQ measured by models that never saw it (answer when confidence >= t):")
+    table = {t: [] for t in THRESHOLDS}
+    for test in names:
+        train = [n for n in names if n != test]
+        ranker = fit_ranker([g for n in train for g in data[n]])
+        verifier = fit_verifier(data, train)
+        for t in THRESHOLDS:
+            table[t].append(measure(data[test], ranker, verifier, t))
+        r, w, e, top1 = table[0.7][-1]
+        print(f"  {test:8} top-1 {top1:.1%}; at 0.70: right {r:.1%} wrong {w:.1%} out-of-scope escalated {e:.1%}")
+    print("pooled over the four:")
+    for t, rows in table.items():
+        mean = [sum(r[i] for r in rows) / len(rows) for i in range(4)]
+        worst = max(r[1] for r in rows)
+        print(f"  t={t:.2f}: right {mean[0]:.1%} wrong {mean[1]:.1%} (worst {worst:.1%}) out-of-scope escalated {mean[2]:.1%}")
+    ranker = fit_ranker([g for n in names for g in data[n]])
+    verifier = fit_verifier(data, names)
+    print("ranker:", {n: round(float(c), 3) for n, c in zip(FEATURES, ranker[0])}, "bias", round(ranker[1], 3))
     if not args.dry_run:
-        RANKER_FILE.write_text(
-            json.dumps({"bias": round(bias, 4), "weights": {n: round(float(c), 4) for n, c in zip(FEATURES, coef)}}, indent=2)
-            + "\n",
-            encoding="utf-8",
-        )
+        model = {
+            "ranker": {"bias": round(ranker[1], 4), "weights": {n: round(float(c), 4) for n, c in zip(FEATURES, ranker[0])}},
+            "verifier": {
+                "bias": round(verifier[1], 4),
+                "weights": {n: round(float(c), 4) for n, c in zip(VERIFIER_FEATURES, verifier[0])},
+            },
+        }
+        RANKER_FILE.write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {RANKER_FILE}")
 
 

@@ -39,9 +39,9 @@ class FaqConfig:
 class BotConfig:
     name: str = "防疫助手"
     # Bands over the matcher's confidence (0..1); see README "Matching".
-    answer_threshold: float = 0.4
-    suggest_threshold: float = 0.4
-    answer_margin: float = 0.3
+    answer_threshold: float = 0.7
+    suggest_threshold: float = 0.6
+    answer_margin: float = 0.0
     max_suggestions: int = 3
 
 

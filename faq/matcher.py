@@ -1,10 +1,11 @@
 """Match a question against the FAQ: candidates from an inverted index, reranked on several kinds of evidence.
 
 Each candidate entry gets a feature vector (word coverage, phrase overlap, character bigrams, fuzzy
-similarity, keywords, …); a conditional logit model fitted on labelled questions (bench/train_ranker.py,
-weights in faq/data/ranker.json) turns it into a confidence 0..1: a softmax over the candidates
-and a "none of them" option, so an entry is confident only when it beats both its rivals and the
-chance that the FAQ has no answer. The bands in config act on that confidence.
+similarity, keywords, …). Two models fitted on labelled questions (bench/train_ranker.py, weights
+in faq/data/ranker.json) act on it: the ranker, a conditional logit, gives each candidate its
+probability of being the answer beside a "none of them" option (a softmax); the verifier, a
+logistic model over how the first candidate stands against the rest, gives the confidence 0..1
+that the first candidate is right. The bands in config act on that confidence.
 """
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ FEATURES = (
     "coverage_gap",  # coverage minus the best other candidate's
 )
 DIRICHLET_MU = 8.0
+SUGGEST_MIN_SHARE = 0.1  # a suggestion's ranker probability, at least this share of the best one's
+SUGGEST_RUNNER_UP = 0.15  # below the answer band, suggest only if the second entry is this probable
 
 
 class Phrasing(NamedTuple):
@@ -74,16 +77,43 @@ class Scored:
     features: tuple[float, ...]
 
 
-def load_ranker(path: Path = RANKER_FILE) -> tuple[np.ndarray, float]:
-    """The fitted weights and bias of the confidence model."""
+VERIFIER_FEATURES = ("p1", "p2", "logit1", "logit2", "logit_gap", "log_p1") + tuple(f"top.{f}" for f in FEATURES)
+
+
+@dataclass(frozen=True)
+class Models:
+    """The two fitted models: the ranker orders candidates, the verifier says how sure to be of the first."""
+
+    rank_coef: np.ndarray
+    rank_bias: float
+    verify_coef: np.ndarray
+    verify_bias: float
+
+
+def load_models(path: Path = RANKER_FILE) -> Models:
+    """Both models' weights from faq/data/ranker.json (written by bench/train_ranker.py)."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    weights = [data["weights"][name] for name in FEATURES]
-    return np.asarray(weights, dtype=np.float64), float(data["bias"])
+    rank, verify = data["ranker"], data["verifier"]
+    return Models(
+        np.asarray([rank["weights"][n] for n in FEATURES], dtype=np.float64),
+        float(rank["bias"]),
+        np.asarray([verify["weights"][n] for n in VERIFIER_FEATURES], dtype=np.float64),
+        float(verify["bias"]),
+    )
 
 
-def confidences(matrix: np.ndarray, coef: np.ndarray, bias: float) -> np.ndarray:
-    """P(entry is the answer) for each row, beside a "none of them" option of score 0 (a softmax)."""
-    logits = matrix @ coef + bias
+def verifier_features(matrix: np.ndarray, logits: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """What the verifier sees: how the best candidate stands against the rest, and its own evidence."""
+    order = np.argsort(-probs, kind="stable")
+    top = order[0]
+    p2 = float(probs[order[1]]) if len(order) > 1 else 0.0
+    logit2 = float(logits[order[1]]) if len(order) > 1 else -10.0
+    head = [float(probs[top]), p2, float(logits[top]), logit2, float(logits[top]) - logit2, math.log(float(probs[top]) + 1e-9)]
+    return np.asarray(head + list(matrix[top]), dtype=np.float64)
+
+
+def softmax_with_none(logits: np.ndarray) -> np.ndarray:
+    """P(entry is the answer) for each candidate, beside a "none of them" option of logit 0."""
     top = max(float(logits.max()), 0.0)
     exp = np.exp(logits - top)
     return exp / (math.exp(-top) + exp.sum())
@@ -99,13 +129,13 @@ def bigrams(text: str) -> frozenset[str]:
 class Matcher:
     """An FAQ index; decide() turns a question into a Decision."""
 
-    def __init__(self, faq: Faq, settings: BotConfig | None = None, ranker=None):
+    def __init__(self, faq: Faq, settings: BotConfig | None = None, models: Models | None = None):
         self.faq = faq
         self.settings = settings or BotConfig()
         keywords = [k for e in faq.entries for k in e.keywords]
         self.analyzer = Analyzer(segmenter(), faq.synonyms, keywords)
         self.entries = faq.entries
-        self.coef, self.bias = ranker or load_ranker()
+        self.models = models or load_models()
         with bulk_build():
             self._build()
 
@@ -219,6 +249,15 @@ class Matcher:
             analysis = self.analyzer.analyze(normalized, refuse=refuse)
         return analysis
 
+    def _torn(self, ranked: list[Candidate], analysis: Analysis) -> bool:
+        """Worth a "您是不是想问": two entries both plausible, or a one-word topic several entries share.
+
+        A question that half-matches a single entry is more often one the FAQ does not cover at all:
+        that goes to a cadre rather than into a list of guesses.
+        """
+        runner_up = ranked[1].score if len(ranked) > 1 else 0.0
+        return runner_up >= SUGGEST_RUNNER_UP or self._names_only_a_topic(analysis)
+
     def _names_only_a_topic(self, analysis: Analysis) -> bool:
         """One word that several entries share ("口罩", "消毒") names a topic, not a question: suggest."""
         content = [c for c in analysis.concepts if not c.startswith("intent:")]
@@ -241,18 +280,30 @@ class Matcher:
         return not others or any(not entries.isdisjoint(self.entry_sets.get(c, ())) for c in others)
 
     def rank(self, text: str, limit: int = 5, analysis: Analysis | None = None) -> list[Scored]:
-        """The best entries for a question, most confident first."""
-        analysis = analysis or self.analyze(text)
-        if not analysis.concepts:
+        """The best entries for a question, most probable first (the ranker's probabilities)."""
+        scored = self._score(analysis or self.analyze(text))
+        if scored is None:
             return []
+        candidates, matrix, _, probs = scored
+        order = np.argsort(-probs, kind="stable")[:limit]
+        return [Scored(self.entries[candidates[k]], round(float(probs[k]), 4), tuple(matrix[k])) for k in order]
+
+    def _score(self, analysis: Analysis):
+        """Candidates, their features, logits and probabilities; None when nothing matches."""
+        if not analysis.concepts:
+            return None
         query = _Query(analysis, self)
         candidates = self._candidates(query.weights)
         if not candidates:
-            return []
+            return None
         matrix = self.feature_matrix(candidates, query)
-        scores = confidences(matrix, self.coef, self.bias)
-        order = np.argsort(-scores, kind="stable")[:limit]
-        return [Scored(self.entries[candidates[k]], round(float(scores[k]), 4), tuple(matrix[k])) for k in order]
+        logits = matrix @ self.models.rank_coef + self.models.rank_bias
+        return candidates, matrix, logits, softmax_with_none(logits)
+
+    def confidence(self, matrix: np.ndarray, logits: np.ndarray, probs: np.ndarray) -> float:
+        """The verifier's probability that the best candidate is the right answer."""
+        features = verifier_features(matrix, logits, probs)
+        return 1.0 / (1.0 + math.exp(-(float(features @ self.models.verify_coef) + self.models.verify_bias)))
 
     def feature_matrix(self, candidates: list[int], query: "_Query") -> np.ndarray:
         """Features of each candidate, including how it compares with the other candidates."""
@@ -372,22 +423,26 @@ class Matcher:
             return Decision("ignore", reply="")
         settings = self.settings
         analysis = self.analyze(text)
-        ranked = self.rank(text, limit=max(settings.max_suggestions, 2), analysis=analysis)
-        if not ranked:
+        scored = self._score(analysis)
+        if scored is None:
             kind = "ignore" if is_thanks(cleaned) else "escalate"
             return render_reply(Decision(kind, score=0.0), self.faq)
-        candidates = [Candidate(s.entry.id, s.score) for s in ranked]
+        candidates_idx, matrix, logits, probs = scored
+        order = np.argsort(-probs, kind="stable")
+        ranked = [Candidate(self.entries[candidates_idx[k]].id, round(float(probs[k]), 4)) for k in order]
+        shown = ranked[: max(settings.max_suggestions, 2)]
         top = ranked[0]
-        second = ranked[1].score if len(ranked) > 1 else 0.0
-        if top.score >= settings.answer_threshold and top.score - second >= settings.answer_margin and not self._names_only_a_topic(analysis):
-            decision = Decision("answer", top.entry.id, top.score, candidates)
-        elif top.score >= settings.suggest_threshold:
-            close = [c for c in candidates if c.score >= settings.suggest_threshold][: settings.max_suggestions]
-            decision = Decision("suggest", top.entry.id, top.score, close)
+        confidence = round(self.confidence(matrix, logits, probs), 4)
+        margin = top.score - (ranked[1].score if len(ranked) > 1 else 0.0)
+        if confidence >= settings.answer_threshold and margin >= settings.answer_margin and not self._names_only_a_topic(analysis):
+            decision = Decision("answer", top.faq_id, confidence, shown)
+        elif confidence >= settings.suggest_threshold and self._torn(ranked, analysis):
+            close = [c for c in ranked if c.score >= SUGGEST_MIN_SHARE * top.score][: settings.max_suggestions]
+            decision = Decision("suggest", top.faq_id, confidence, close)
         elif is_thanks(cleaned):
-            decision = Decision("ignore", None, top.score, candidates)  # thanks that asks nothing we know
+            decision = Decision("ignore", None, confidence, shown)  # thanks that asks nothing we know
         else:
-            decision = Decision("escalate", None, top.score, candidates)
+            decision = Decision("escalate", None, confidence, shown)
         return render_reply(decision, self.faq)
 
 

@@ -20,11 +20,11 @@ STARTER = ROOT / "faq" / "data" / "faq.yaml"
 
 # file, FAQ, floors: right (of answerable), wrong (of all, at most), out-of-scope escalated, courtesies ignored
 FLOORS = [
-    ("eval_starter_dev.yaml", STARTER, 0.88, 0.03, 0.70, 0.95),
-    ("eval_starter_holdout.yaml", STARTER, 0.82, 0.04, 0.80, 0.95),
-    ("eval_other.yaml", DATA / "other_faq.yaml", 0.84, 0.02, 0.90, 0.95),
-    ("eval_third.yaml", DATA / "third_faq.yaml", 0.69, 0.02, 0.90, 0.95),
-    ("eval_fourth.yaml", DATA / "fourth_faq.yaml", 0.77, 0.05, 0.85, 0.85),
+    ("eval_starter_dev.yaml", STARTER, 0.90, 0.03, 0.70, 0.95),
+    ("eval_starter_holdout.yaml", STARTER, 0.82, 0.045, 0.80, 0.95),
+    ("eval_other.yaml", DATA / "other_faq.yaml", 0.85, 0.02, 0.90, 0.95),
+    ("eval_third.yaml", DATA / "third_faq.yaml", 0.76, 0.02, 0.85, 0.95),
+    ("eval_fourth.yaml", DATA / "fourth_faq.yaml", 0.80, 0.04, 0.85, 0.85),
 ]
 
 

@@ -47,15 +47,17 @@ def test_ignore_band(matcher, text):
 
 def test_thresholds_come_from_config(mini_faq):
     faq = load_faq(mini_faq)
-    question = "车间每天要消杀几遍"
+    question = "消毒的次数有要求吗"
     score = Matcher(faq).decide(question).score
     assert 0.0 < score < 1.0
-    below = Matcher(faq, BotConfig(answer_threshold=score - 0.01, answer_margin=0.0, suggest_threshold=0.0))
+    below = Matcher(faq, BotConfig(answer_threshold=score - 0.01, suggest_threshold=0.0))
     assert below.decide(question).kind == "answer"
-    above = Matcher(faq, BotConfig(answer_threshold=min(score + 0.01, 1.0), suggest_threshold=0.0))
-    assert above.decide(question).kind == "suggest"
-    neither = Matcher(faq, BotConfig(answer_threshold=1.0, suggest_threshold=1.0))
+    above = Matcher(faq, BotConfig(answer_threshold=score + 0.01, suggest_threshold=score - 0.01))
+    assert above.decide(question).kind != "answer"
+    neither = Matcher(faq, BotConfig(answer_threshold=score + 0.01, suggest_threshold=score + 0.01))
     assert neither.decide(question).kind == "escalate"
+    margin = Matcher(faq, BotConfig(answer_threshold=score - 0.01, answer_margin=1.0, suggest_threshold=0.0))
+    assert margin.decide(question).kind != "answer"
 
 
 def test_synonyms_from_the_file_and_the_shipped_list(matcher):
