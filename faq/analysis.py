@@ -18,6 +18,7 @@ class Analysis(NamedTuple):
     concepts: tuple[str, ...]  # canonical concepts in order, stop words dropped
     weights: dict[str, float]  # informativeness of each concept, 0..1 (general language)
     surfaces: dict[str, str]  # the word the text used for each concept
+    content: str = ""  # the words that carry meaning (not question words), joined in order
     repaired: tuple[str, ...] = ()  # words put in place of homophone typos
 
 
@@ -55,6 +56,7 @@ class Analyzer:
         concepts: list[str] = []
         weights: dict[str, float] = {}
         surfaces: dict[str, str] = {}
+        content: list[str] = []
         for word in self.segmenter.cut(text):
             concept, weight = self._concept(word)
             if concept is None:
@@ -63,10 +65,12 @@ class Analyzer:
                 concepts.append(concept)
                 weights[concept] = weight
                 surfaces[concept] = word
+                if weight != INTENT_WEIGHT or not concept.startswith("intent:"):
+                    content.append(word)
             else:
                 weights[concept] = max(weights[concept], weight)
         repaired = tuple(w for w in self.segmenter.cut(text) if w not in normalized) if text != normalized else ()
-        return Analysis(text, tuple(concepts), weights, surfaces, repaired)
+        return Analysis(text, tuple(concepts), weights, surfaces, "".join(content), repaired)
 
     def _concept(self, word: str) -> tuple[str | None, float]:
         cached = self._word_cache.get(word)

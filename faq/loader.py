@@ -97,6 +97,7 @@ def bulk_build():
         yield
     finally:
         if enabled:
+            gc.freeze()  # what was just built lives long: keep the collector from scanning it again
             gc.enable()
 
 

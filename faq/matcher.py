@@ -477,4 +477,4 @@ class _Query:
 
 def _content(analysis: Analysis) -> str:
     """The words that carry meaning, in order, as one string."""
-    return "".join(analysis.surfaces[c] for c in analysis.concepts if not c.startswith("intent:"))
+    return analysis.content
