@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, request
 
-from bot import replies
-from bot.model import Message
 from handlers import xmlmsg
-from handlers.common import Services, body, passive_text, services
+from handlers.common import Services, body, handle_xml_message, passive_text, services
 from handlers.crypto import AesBox, Rejected, new_nonce, query_params, sign, verify
 
 bp = Blueprint("wecom", __name__)
@@ -48,25 +46,8 @@ def receive() -> Response:
     verify(request.args, cfg.token, svc.clock, "msg_signature", envelope["Encrypt"])
     data = xmlmsg.parse(svc.boxes["wecom"].decrypt(envelope["Encrypt"]).encode("utf-8"))
 
-    user, corp = data.get("FromUserName", ""), data.get("ToUserName", "")
-    msg_type, create_time = data.get("MsgType", "").lower(), data.get("CreateTime", "")
-    if not (user and corp and msg_type):
-        raise Rejected("malformed message")
-    now = svc.clock()
-
-    def message(text: str, msg_id: str) -> Message:
-        return Message("wecom", "", user, text, msg_id, received_at=now)
-
-    if msg_type == "text":
-        msg_id = data.get("MsgId") or f"{user}:{create_time}"
-        decision = svc.pipeline.handle(message(data.get("Content", ""), msg_id))
-    elif msg_type == "event":
-        event = data.get("Event", "").lower()
-        reply = replies.WELCOME if event == "subscribe" else ""
-        decision = svc.pipeline.handle_other(message(f"[event:{event}]", f"event:{user}:{create_time}"), reply)
-    else:
-        msg_id = data.get("MsgId") or f"{user}:{create_time}"
-        decision = svc.pipeline.handle_other(message(f"[{msg_type}]", msg_id), replies.TEXT_ONLY)
+    exchange = handle_xml_message("wecom", data, svc)
+    user, corp, now, decision = exchange.user, exchange.account, exchange.now, exchange.decision
 
     text = passive_text(decision, "wecom")
     if not text:
