@@ -1,4 +1,4 @@
-"""The vocabulary shared by every module: Message in, Decision out."""
+"""The vocabulary shared by every module: Message in, Decision out, Ticket for people's work."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -40,3 +40,46 @@ class Decision:
     candidates: list[Candidate] = field(default_factory=list)
     reply: str = ""
     ticket: int | None = None
+
+
+TicketStatus = Literal["open", "claimed", "answered", "closed"]
+TICKET_STATUSES: tuple[str, ...] = ("open", "claimed", "answered", "closed")
+
+
+@dataclass
+class Asker:
+    """One enterprise contact waiting for a ticket's answer, in the chat they asked in."""
+
+    id: int
+    ticket: int
+    channel: str
+    chat: str  # "" for a one-to-one conversation
+    user: str
+    text: str  # the question as this asker put it
+    msg_id: str
+    asked_at: float
+    response_url_at: float | None = None  # when the (single-use, one-hour) response_url was received
+    response_url_used_at: float | None = None  # set once it has carried a message; never used again
+
+
+@dataclass
+class Ticket:
+    """A question for the cadres: who asked it where, which team owes the answer, and by when."""
+
+    id: int  # the short number people quote: 工单 #12
+    status: TicketStatus
+    question: str  # as first asked (mention stripped)
+    normalized: str  # faq.text.normalize of it: what merging compares
+    team: str
+    category: str | None
+    created_at: float
+    due_at: float
+    route: str = ""  # how the team was chosen: "faq:<entry id>", "keyword:<word>" or "default"
+    claimed_by: str | None = None
+    claimed_at: float | None = None
+    answer: str | None = None
+    answer_faq_id: str | None = None  # answered with an existing FAQ entry
+    answered_by: str | None = None
+    answered_at: float | None = None
+    closed_at: float | None = None
+    askers: list[Asker] = field(default_factory=list)

@@ -28,6 +28,11 @@ class Matcher(Protocol):
 # ticket (next issue) and the message row commit together or not at all.
 Escalator = Callable[[Message, Decision, Tx], Decision]
 
+# Recognises a command (a cadre's "#12 答复内容" in a cadre group) before the FAQ sees the message;
+# the function it returns runs inside the message's write transaction, so a retried command
+# is carried out once.
+Commander = Callable[[Message], "Callable[[Tx], Decision] | None"]
+
 
 def acknowledge(message: Message, decision: Decision, tx: Tx) -> Decision:
     """The default escalation: the message row is the record; the matcher's reply already says it was passed on."""
@@ -50,12 +55,14 @@ class Pipeline:
         config: Config,
         *,
         escalate: Escalator = acknowledge,
+        command: Commander | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self.matcher_source = matcher_source
         self.store = store
         self.config = config
         self.escalate = escalate
+        self.command = command
         self.clock = clock
         self._cache: OrderedDict[str, Decision] = OrderedDict()
         self._cache_matcher: object = None
@@ -64,6 +71,9 @@ class Pipeline:
     def handle(self, message: Message) -> Decision:
         """Decide what to do with a text message; a retry gets the recorded Decision back unchanged."""
         started = time.perf_counter()
+        run = self.command(message) if self.command is not None else None
+        if run is not None:
+            return self._record_command(message, run, started)
         if message.is_group and not message.mentioned:
             # Group chatter not addressed to us: recorded, never answered.
             return self._record(message, Decision("ignore"), started)
@@ -114,6 +124,17 @@ class Pipeline:
             if prior is not None:
                 return prior
             decision = self.escalate(message, decision, tx)
+            tx.log_message(key, message, decision, _ms_since(started))
+        return decision
+
+    def _record_command(self, message: Message, run: Callable[[Tx], Decision], started: float) -> Decision:
+        """Carry out a command once: its writes and the message row commit together."""
+        key = dedup_key(message)
+        with self.store.transaction() as tx:
+            prior = tx.find_decision(key)
+            if prior is not None:
+                return prior
+            decision = run(tx)
             tx.log_message(key, message, decision, _ms_since(started))
         return decision
 

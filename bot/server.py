@@ -28,8 +28,15 @@ CHANNELS = (wechat, wecom, wecom_bot)
 BENCH_ENV = "FUYI_BENCH_BARE"
 
 
-def create_app(config: Config, *, clock: Callable[[], float] | None = None, watch_faq: bool = False) -> Flask:
-    """Build the app: store, live FAQ, pipeline, and a blueprint per configured channel."""
+def create_app(config: Config, *, clock: Callable[[], float] | None = None, watch_faq: bool = False,
+               background: bool = False) -> Flask:
+    """Build the app: store, live FAQ, ticket queue, pipeline, and a blueprint per configured channel.
+
+    background: also start this process's delivery worker and deadline scanner (when
+    delivery.in_server is true), as every gunicorn worker does.
+    """
+    from bot.delivery import Background
+    from bot.queue import TicketQueue
     from faq.live import LiveFaq
 
     app = Flask("bot")
@@ -40,7 +47,13 @@ def create_app(config: Config, *, clock: Callable[[], float] | None = None, watc
     # The matcher's first question loads dictionaries lazily (~150 ms): pay that before the
     # first enterprise asks, not during its request.
     live.matcher().decide("复工复产需要什么材料")
-    pipeline = Pipeline(live.matcher, store, config, clock=clock)
+    queue = TicketQueue(store, config, lambda: live.matcher().faq, clock)
+    pipeline = Pipeline(live.matcher, store, config, escalate=queue.escalate, command=queue.cadre_command, clock=clock)
+    app.extensions["fuyi_queue"] = queue
+    if background and config.delivery.in_server:
+        workers = Background(store, config, queue, clock).start()
+        queue.on_queued = workers.wake
+        app.extensions["fuyi_background"] = workers
     svc = Services(config=config, store=store, faq=live, pipeline=pipeline, clock=clock)
     app.extensions["fuyi"] = svc
     for channel in CHANNELS:
@@ -154,7 +167,7 @@ def run_gunicorn(config: Config) -> None:
         def load(self) -> Flask:
             # Runs in each worker after the fork (no preload): own SQLite connection, own
             # FAQ and own watcher thread.
-            app = create_app(config, watch_faq=True)
+            app = create_app(config, watch_faq=True, background=True)
             # The FAQ index and jieba's dictionary are millions of long-lived objects; move
             # them out of the collector's sight, or every full collection walks them all.
             gc.freeze()

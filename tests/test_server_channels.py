@@ -131,7 +131,7 @@ def test_answer_and_escalate(tmp_path, clock, channel, mode):
     resp, reply = ask(client, channel, prefix + ANSWERABLE, "1001", mode=mode)
     assert resp.status_code == 200 and ANSWER_SNIPPET in reply
     resp, reply = ask(client, channel, prefix + UNANSWERABLE, "1002", mode=mode)
-    assert resp.status_code == 200 and "工作人员" in reply
+    assert resp.status_code == 200 and "已转人工：工单 #1，" in reply
     logged = {r["msg_id"]: r for r in rows(tmp_path)}
     assert logged["1001"]["decision"] == "answer" and logged["1001"]["faq_id"] == "resume.materials"
     assert logged["1002"]["decision"] == "escalate" and logged["1002"]["channel"] == channel
@@ -404,8 +404,10 @@ def test_queue_list_json_lists_escalations_once(tmp_path, clock):
     result = CliRunner().invoke(register_all(), ["queue", "list", "--json", "--config", str(config)])
     assert result.exit_code == 0, result.output
     listed = json.loads(result.output)
-    assert len(listed) == 1 and listed[0]["text"].endswith(UNANSWERABLE) and listed[0]["channel"] == "wecom_bot"
-    assert "response_url" not in listed[0]
+    assert len(listed) == 1 and listed[0]["question"] == UNANSWERABLE and listed[0]["status"] == "open"
+    (asker,) = listed[0]["askers"]
+    assert asker["channel"] == "wecom_bot" and asker["user"] and asker["msg_id"] == "q1"
+    assert "response_url" not in json.dumps(listed)  # single-use credentials are never printed
     result = CliRunner().invoke(register_all(), ["queue", "list", "--config", str(config)])
     assert result.exit_code == 0 and UNANSWERABLE in result.output
 

@@ -1,0 +1,371 @@
+"""Tickets: open or join, route to a team, set the deadline, claim, answer, close, reopen. No SQL here.
+
+Every change happens inside one write transaction (bot/store) with its audit row; an answer's
+outbox rows (one per asker) are written in the same transaction, so an answer is never lost
+and never queued twice. The delivery worker (bot/delivery) sends them.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+import unicodedata
+from dataclasses import dataclass
+from typing import Callable
+
+from rapidfuzz import fuzz
+
+from bot import deadlines
+from bot.config import Config
+from bot.model import Asker, Decision, Message, Ticket
+from bot.store import QueueTx, Store, Tx
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("open", "claimed")
+# Which statuses each transition starts from.
+TRANSITIONS = {
+    "claim": ("open", "claimed"),
+    "answer": ("open", "claimed"),
+    "close": ("open", "claimed", "answered"),
+    "reopen": ("answered", "closed"),
+}
+STATUS_NAMES = {"open": "待处理", "claimed": "已认领", "answered": "已答复", "closed": "已关闭"}
+
+NEW_ACK = "已转人工：工单 #{id}，{team}将于{due} 前答复。"
+JOIN_ACK = "您的问题已有其他企业提出，已并入工单 #{id}，{team}将于{due} 前一并答复。"
+AGAIN_ACK = "您的问题已在工单 #{id} 中登记，{team}将于{due} 前答复，请耐心等候。"
+ANSWER_HEAD = "您咨询的问题（工单 #{id}）答复如下：\n"
+CADRE_DONE = "已答复工单 #{id}，将发送给 {n} 位企业联系人。"
+CADRE_UNKNOWN = "没有找到工单 #{id}，请核对编号后再发送“#编号 答复内容”。"
+CADRE_SHOW = "工单 #{id}（{status}，{team}，{due} 前答复，{n} 位企业联系人）：{question}\n答复请发送“#{id} 答复内容”。"
+
+# "#12 答复内容" (also ＃, full-width digits, a colon or comma after the number).
+_COMMAND = re.compile(r"^\s*[#＃]\s*(\d{1,9})(?:\s*[:：,，]\s*|\s+|$)(.*)$", re.S)
+
+
+class QueueError(Exception):
+    """A request the queue refuses (unknown ticket, illegal transition); the message is for people."""
+
+
+def answer_message(ticket_id: int, answer: str) -> str:
+    """What each asker receives (the route adds the @-mention)."""
+    return ANSWER_HEAD.format(id=ticket_id) + answer.strip()
+
+
+def strip_bot_mention(text: str, bot_name: str) -> str:
+    """The question as asked, without the "@防疫助手" that addressed it."""
+    if bot_name:
+        text = text.replace(f"@{bot_name}", " ")
+    return text.strip()
+
+
+@dataclass(frozen=True)
+class Route:
+    team: str
+    category: str | None
+    how: str  # faq:<entry id>, keyword:<word> or default
+
+
+class TicketQueue:
+    """The cadre queue over one Store; `escalate` is the pipeline's escalation hook."""
+
+    def __init__(self, store: Store, config: Config, faq_source: Callable[[], object | None] = lambda: None,
+                 clock: Callable[[], float] = time.time, on_queued: Callable[[], None] | None = None):
+        self.store = store
+        self.config = config
+        self.faq_source = faq_source  # the current faq.loader.Faq (or None): routing by category
+        self.clock = clock
+        self.on_queued = on_queued  # wakes this process's delivery worker after an answer
+        self.tz = deadlines.zone(config.queue.utc_offset_hours)
+
+    # --- Escalation: open or join ------------------------------------------------------------
+
+    def escalate(self, message: Message, decision: Decision, tx: Tx) -> Decision:
+        """Open a ticket for the message, or join a like one; the reply acknowledges with its number."""
+        from faq.text import normalize
+
+        qtx = QueueTx(tx.conn)
+        now = self.clock()
+        bot_name = self.config.bot.name
+        question = strip_bot_mention(message.text, bot_name) or message.text
+        normalized = normalize(message.text, bot_name)
+        asker = {
+            "channel": message.channel, "chat": message.chat or "", "user": message.user, "text": question,
+            "msg_id": message.msg_id, "dedup_key": f"{message.channel}:{message.msg_id}",
+            "response_url": message.response_url, "response_url_at": now if message.response_url else None,
+            "asked_at": now,
+        }
+        similar = self.similar_ticket(qtx, normalized, now)
+        if similar is not None:
+            ticket = qtx.ticket(similar)
+            same = next((a for a in qtx.askers(similar) if (a["channel"], a["chat"], a["user"]) ==
+                         (asker["channel"], asker["chat"], asker["user"])), None)
+            if same is not None:
+                # The same person asking again: one answer for them, through the freshest response_url.
+                if message.response_url:
+                    qtx.update_asker(same["id"], response_url=message.response_url, response_url_at=now,
+                                     response_url_used_at=None, msg_id=message.msg_id)
+                qtx.audit(similar, now, _who(message), "asked_again", {"asker": same["id"], "text": question})
+                template = AGAIN_ACK
+            else:
+                asker_id = qtx.add_asker(ticket=similar, **asker)
+                qtx.audit(similar, now, _who(message), "joined", {"asker": asker_id, "text": question})
+                template = JOIN_ACK
+            qtx.update_ticket(similar, updated_at=now)
+        else:
+            route = self.route(normalized, decision)
+            due = deadlines.due_at(self.config.queue.deadline_for(route.team), now, self.tz)
+            ticket_id = qtx.insert_ticket(
+                status="open", question=question, normalized=normalized, team=route.team,
+                category=route.category, route=route.how, created_at=now, due_at=due, updated_at=now,
+            )
+            asker_id = qtx.add_asker(ticket=ticket_id, **asker)
+            qtx.audit(ticket_id, now, _who(message), "opened",
+                      {"team": route.team, "route": route.how, "due_at": due, "asker": asker_id})
+            ticket = qtx.ticket(ticket_id)
+            template = NEW_ACK
+        decision.ticket = ticket["id"]
+        decision.reply = template.format(id=ticket["id"], team=ticket["team"],
+                                         due=deadlines.describe_due(ticket["due_at"], now, self.tz))
+        return decision
+
+    def similar_ticket(self, qtx: QueueTx, normalized: str, now: float) -> int | None:
+        """The open or claimed ticket (of the merge window) asking the same thing, if any."""
+        settings = self.config.queue
+        key = normalized.replace(" ", "")
+        if not key:
+            return None
+        best, best_score = None, 0.0
+        for row in qtx.active_tickets_since(now - settings.merge_window_hours * 3600):
+            other = row["normalized"].replace(" ", "")
+            if other == key:
+                return row["id"]
+            score = fuzz.ratio(key, other) / 100
+            if score >= settings.merge_similarity and score > best_score:
+                best, best_score = row["id"], score
+        return best
+
+    def route(self, normalized: str, decision: Decision | None) -> Route:
+        """The FAQ category's team when the question came close to an entry; else keyword rules; else the default."""
+        settings = self.config.queue
+        faq = self.faq_source()
+        if decision is not None and decision.candidates and faq is not None:
+            top = max(decision.candidates, key=lambda c: c.score)
+            team = faq.team_for(top.faq_id) if top.score >= settings.route_min_score else None
+            if team:
+                return Route(team, faq.by_id[top.faq_id].category, f"faq:{top.faq_id}")
+        compact = normalized.replace(" ", "")
+        for rule in settings.routes:
+            for word in rule.keywords:
+                if _fold(word) in compact:
+                    return Route(rule.team, _category_of_team(faq, rule.team), f"keyword:{word}")
+        return Route(settings.default_team, _category_of_team(faq, settings.default_team), "default")
+
+    # --- Transitions ----------------------------------------------------------------------------
+
+    def _load(self, qtx: QueueTx, ticket_id: int, action: str) -> dict:
+        ticket = qtx.ticket(ticket_id)
+        if ticket is None:
+            raise QueueError(f"没有工单 #{ticket_id}")
+        if ticket["status"] not in TRANSITIONS[action]:
+            verb = {"claim": "认领", "answer": "答复", "close": "关闭", "reopen": "重新打开"}[action]
+            raise QueueError(f"工单 #{ticket_id} {STATUS_NAMES[ticket['status']]}，不能{verb}"
+                             + ("（如需更正答复，请先 reopen）" if action == "answer" else ""))
+        return ticket
+
+    def claim(self, ticket_id: int, by: str) -> Ticket:
+        by = _name(by)
+        with self.store.queue_transaction() as qtx:
+            ticket = self._load(qtx, ticket_id, "claim")
+            if ticket["status"] == "claimed" and ticket["claimed_by"] != by:
+                raise QueueError(f"工单 #{ticket_id} 已由 {ticket['claimed_by']} 认领")
+            if ticket["status"] == "open":
+                now = self.clock()
+                qtx.update_ticket(ticket_id, status="claimed", claimed_by=by, claimed_at=now, updated_at=now)
+                qtx.audit(ticket_id, now, by, "claimed")
+        return self.get(ticket_id)
+
+    def answer(self, ticket_id: int, text: str, by: str, faq_id: str | None = None) -> Ticket:
+        """Answer a ticket: every asker gets the answer (queued in this same transaction)."""
+        by = _name(by)
+        with self.store.queue_transaction() as qtx:
+            self._answer(qtx, ticket_id, text, by, faq_id)
+        if self.on_queued:
+            self.on_queued()
+        return self.get(ticket_id)
+
+    def _answer(self, qtx: QueueTx, ticket_id: int, text: str, by: str, faq_id: str | None) -> int:
+        text = (text or "").strip()
+        if not text:
+            raise QueueError("答复内容不能为空")
+        ticket = self._load(qtx, ticket_id, "answer")
+        now = self.clock()
+        answer_round = ticket["answer_round"] + 1
+        qtx.update_ticket(ticket_id, status="answered", answer=text, answer_faq_id=faq_id, answered_by=by,
+                          answered_at=now, answer_round=answer_round, updated_at=now)
+        askers = qtx.askers(ticket_id)
+        body = answer_message(ticket_id, text)
+        for asker in askers:
+            qtx.enqueue(f"answer:{ticket_id}:{answer_round}:{asker['id']}", "answer", body, now,
+                        ticket=ticket_id, asker=asker["id"])
+        qtx.audit(ticket_id, now, by, "answered",
+                  {"answer": text, "faq_id": faq_id, "round": answer_round, "askers": len(askers)})
+        return len(askers)
+
+    def close(self, ticket_id: int, by: str) -> Ticket:
+        by = _name(by)
+        with self.store.queue_transaction() as qtx:
+            self._load(qtx, ticket_id, "close")
+            now = self.clock()
+            qtx.update_ticket(ticket_id, status="closed", closed_at=now, updated_at=now)
+            qtx.audit(ticket_id, now, by, "closed")
+        return self.get(ticket_id)
+
+    def reopen(self, ticket_id: int, by: str) -> Ticket:
+        """Back to open with a fresh deadline (and fresh reminder and alert)."""
+        by = _name(by)
+        with self.store.queue_transaction() as qtx:
+            ticket = self._load(qtx, ticket_id, "reopen")
+            now = self.clock()
+            due = deadlines.due_at(self.config.queue.deadline_for(ticket["team"]), now, self.tz)
+            qtx.update_ticket(ticket_id, status="open", claimed_by=None, claimed_at=None, closed_at=None,
+                              due_at=due, reminded_at=None, alerted_at=None, updated_at=now)
+            qtx.audit(ticket_id, now, by, "reopened", {"from": ticket["status"], "due_at": due})
+        return self.get(ticket_id)
+
+    # --- Cadre groups: "#12 答复内容" -------------------------------------------------------
+
+    def cadre_command(self, message: Message) -> Callable[[Tx], Decision] | None:
+        """The pipeline's command hook: in a configured cadre group, "#12 答复内容" answers ticket 12."""
+        if not message.is_group or self.config.cadres.for_chat(message.chat) is None:
+            return None
+        text = strip_bot_mention(message.text, self.config.bot.name)
+        # A WeCom mention is "@name" plus U+2005; another @ (say, to a colleague) may precede the command.
+        text = re.sub(r"^(?:@\S+[\s\u2005]+)+", "", text)
+        match = _COMMAND.match(text)
+        if match is None:
+            return None
+        ticket_id, body = int(match.group(1)), match.group(2).strip()
+
+        def run(tx: Tx) -> Decision:
+            qtx = QueueTx(tx.conn)
+            ticket = qtx.ticket(ticket_id)
+            if ticket is None:
+                return Decision("ignore", reply=CADRE_UNKNOWN.format(id=ticket_id))
+            if not body:
+                return Decision("ignore", ticket=ticket_id, reply=CADRE_SHOW.format(
+                    id=ticket_id, status=STATUS_NAMES[ticket["status"]], team=ticket["team"],
+                    due=deadlines.describe_due(ticket["due_at"], self.clock(), self.tz),
+                    n=len(qtx.askers(ticket_id)), question=ticket["question"]))
+            try:
+                n = self._answer(qtx, ticket_id, body, message.user, None)
+            except QueueError as exc:
+                return Decision("ignore", ticket=ticket_id, reply=f"{exc}。")
+            return Decision("ignore", ticket=ticket_id, reply=CADRE_DONE.format(id=ticket_id, n=n))
+
+        return run
+
+    # --- Deadlines: reminders before, alerts after ---------------------------------------------
+
+    def scan_deadlines(self) -> tuple[list[int], list[int]]:
+        """Remind each team's cadre group of tickets due soon and alert it of overdue ones, once each."""
+        now = self.clock()
+        lead = self.config.queue.reminder_minutes_before * 60
+        reminded, alerted = [], []
+        with self.store.queue_transaction() as qtx:
+            due_soon = qtx.tickets_to_remind(now, lead) if lead > 0 else []
+            overdue = qtx.tickets_to_alert(now)
+            for kind, tickets, column in (("reminder", due_soon, "reminded_at"), ("alert", overdue, "alerted_at")):
+                by_team: dict[str, list[dict]] = {}
+                for ticket in tickets:
+                    by_team.setdefault(ticket["team"], []).append(ticket)
+                    qtx.update_ticket(ticket["id"], **{column: now})
+                for team, group in by_team.items():
+                    cadre = self.config.cadres.for_team(team)
+                    for ticket in group:
+                        qtx.audit(ticket["id"], now, "system", kind,
+                                  {"cadre_chat": cadre.chat if cadre else None, "due_at": ticket["due_at"]})
+                    if cadre is None:
+                        log.warning("no cadre group for team %s: %s of %d ticket(s) not sent", team, kind, len(group))
+                        continue
+                    ids = ",".join(f"{t['id']}@{int(t['due_at'])}" for t in group)
+                    qtx.enqueue(f"{kind}:{team}:{ids}", kind, self._deadline_text(kind, team, group, qtx, now),
+                                now, ticket=group[0]["id"], chat=cadre.chat)
+                (reminded if kind == "reminder" else alerted).extend(t["id"] for t in tickets)
+        if (reminded or alerted) and self.on_queued:
+            self.on_queued()
+        return reminded, alerted
+
+    def _deadline_text(self, kind: str, team: str, tickets: list[dict], qtx: QueueTx, now: float) -> str:
+        if kind == "reminder":
+            lines = [f"【即将到期】{team}有 {len(tickets)} 个工单即将到答复时限："]
+        else:
+            lines = [f"【已超时】{team}有 {len(tickets)} 个工单已超过答复时限："]
+        for t in tickets:
+            n = len(qtx.askers(t["id"]))
+            who = f"，{t['claimed_by']} 已认领" if t["claimed_by"] else "，尚无人认领"
+            due = deadlines.describe_due(t["due_at"], now, self.tz)
+            lines.append(f"#{t['id']} {_clip(t['question'], 40)}（{n} 位企业，{due} 前{who}）")
+        lines.append("在本群发送“#编号 答复内容”即可答复。")
+        return "\n".join(lines)
+
+    # --- Reading ---------------------------------------------------------------------------
+
+    def get(self, ticket_id: int) -> Ticket:
+        row = self.store.ticket_with_askers(ticket_id)
+        if row is None:
+            raise QueueError(f"没有工单 #{ticket_id}")
+        return ticket_from_row(row)
+
+    def list(self, statuses: tuple[str, ...] | None = ACTIVE, team: str | None = None,
+             overdue: bool = False) -> list[Ticket]:
+        rows = self.store.tickets(statuses, team, self.clock() if overdue else None)
+        if overdue:
+            rows = [r for r in rows if r["status"] in ACTIVE]
+        return [ticket_from_row(r) for r in rows]
+
+    def flags(self, ticket: Ticket) -> list[str]:
+        """"overdue" / "due_soon" for an open or claimed ticket."""
+        if ticket.status not in ACTIVE:
+            return []
+        now = self.clock()
+        if ticket.due_at <= now:
+            return ["overdue"]
+        if ticket.due_at - now <= self.config.queue.due_soon_minutes * 60:
+            return ["due_soon"]
+        return []
+
+
+def ticket_from_row(row: dict) -> Ticket:
+    fields = {k: row[k] for k in Ticket.__dataclass_fields__ if k in row and k != "askers"}
+    askers = [Asker(**{k: a[k] for k in Asker.__dataclass_fields__}) for a in row.get("askers", [])]
+    return Ticket(**fields, askers=askers)
+
+
+def _category_of_team(faq, team: str) -> str | None:
+    if faq is None:
+        return None
+    return next((c.id for c in faq.categories.values() if c.team == team), None)
+
+
+def _fold(word: str) -> str:
+    from faq.text import to_simplified
+
+    return to_simplified(word).replace(" ", "")
+
+
+def _who(message: Message) -> str:
+    return f"{message.channel}:{message.user}"
+
+
+def _name(by: str) -> str:
+    by = unicodedata.normalize("NFC", (by or "").strip())
+    if not by:
+        raise QueueError("请用 --by 写明处理人")
+    return by
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -1,0 +1,182 @@
+"""One function per delivery route, and how a message is cut into that route's parts.
+
+Routes (chosen per attempt by bot/delivery):
+- response_url: the smart robot callback's single-use URL (one hour); markdown with <@userid>;
+- robot: a group robot's webhook (POST {api_base}/cgi-bin/webhook/send?key=KEY): text with
+  mentioned_list (2,048 bytes) or markdown with <@userid> (4,096 bytes); 20 messages a minute;
+- oa: an Official Account customer-service message (wechatpy WeChatClient);
+- wecom_app: a WeCom app message (wechatpy enterprise WeChatClient).
+Each raises SendError on an HTTP error, a timeout or errcode != 0; the caller retries.
+"""
+from __future__ import annotations
+
+import threading
+
+import requests
+
+from bot.replies import split_reply
+
+TEXT_LIMIT = 2048  # bytes: robot text, customer-service and app text messages
+MARKDOWN_LIMIT = 4096  # bytes: robot markdown
+RESPONSE_URL_LIMIT = 20480  # bytes: a smart robot's markdown reply through response_url
+ROBOT_PER_MINUTE = 20
+RATE_LIMITED = 45009  # errcode: api freq out of limit
+
+
+class SendError(Exception):
+    """A failed attempt; retry_after (seconds) when the far side said how long to wait."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _mention(user: str | None) -> str:
+    return f"<@{user}> " if user else ""
+
+
+def response_url_payloads(user: str | None, text: str) -> list[dict]:
+    """One markdown message naming the asker; [] when the text does not fit in one (the URL is single-use)."""
+    content = _mention(user) + text
+    if len(content.encode("utf-8")) > RESPONSE_URL_LIMIT:
+        return []
+    return [{"msgtype": "markdown", "markdown": {"content": content}}]
+
+
+def robot_payloads(user: str | None, text: str, fmt: str = "text") -> list[dict]:
+    """A group robot's messages: the first names the asker; each within the byte limit."""
+    if fmt == "markdown":
+        prefix = _mention(user)
+        parts = split_reply(text, MARKDOWN_LIMIT - len(prefix.encode("utf-8")))
+        return [{"msgtype": "markdown", "markdown": {"content": (prefix if i == 0 else "") + part}}
+                for i, part in enumerate(parts)]
+    payloads = []
+    for i, part in enumerate(split_reply(text, TEXT_LIMIT)):
+        body: dict = {"content": part}
+        if i == 0 and user:
+            body["mentioned_list"] = [user]
+        payloads.append({"msgtype": "text", "text": body})
+    return payloads
+
+
+def text_parts(text: str) -> list[str]:
+    """One-to-one text messages (customer service, app message)."""
+    return split_reply(text, TEXT_LIMIT)
+
+
+def _check(result: object) -> None:
+    if isinstance(result, dict) and int(result.get("errcode", 0) or 0) != 0:
+        code = int(result["errcode"])
+        raise SendError(f"errcode {code}: {result.get('errmsg', '')}"[:300], 60.0 if code == RATE_LIMITED else None)
+
+
+def post_json(url: str, payload: dict, timeout: float) -> None:
+    """POST JSON; raise SendError unless HTTP 2xx and errcode 0 (or no errcode)."""
+    try:
+        resp = requests.post(url, json=payload, timeout=timeout)
+    except requests.Timeout:
+        raise SendError(f"timeout after {timeout:g} s") from None
+    except requests.RequestException as exc:
+        raise SendError(f"connection error: {type(exc).__name__}") from None
+    if resp.status_code >= 300:
+        raise SendError(f"HTTP {resp.status_code}")
+    try:
+        result = resp.json()
+    except ValueError:
+        return  # a 2xx without JSON: accepted
+    _check(result)
+
+
+def send_response_url(url: str, payload: dict, timeout: float) -> None:
+    post_json(url, payload, timeout)
+
+
+def robot_url(api_base: str, key: str) -> str:
+    return f"{api_base.rstrip('/')}/cgi-bin/webhook/send?key={key}"
+
+
+def send_robot(api_base: str, key: str, payload: dict, timeout: float) -> None:
+    post_json(robot_url(api_base, key), payload, timeout)
+
+
+# --- wechatpy clients with a configurable API base ------------------------------------------
+
+class _TimeoutSession(requests.Session):
+    """wechatpy fetches access tokens without a timeout; give every request one."""
+
+    def __init__(self, timeout: float):
+        super().__init__()
+        self.default_timeout = timeout
+
+    def request(self, method, url, **kwargs):  # noqa: D102
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        return super().request(method, url, **kwargs)
+
+
+_clients: dict[tuple, object] = {}
+_clients_lock = threading.Lock()
+
+
+def oa_client(api_base: str, app_id: str, secret: str, timeout: float):
+    """An Official Account client whose API (and token endpoint) live under api_base."""
+    from wechatpy import WeChatClient
+
+    class Client(WeChatClient):
+        def fetch_access_token(self):
+            return self._fetch_access_token(
+                url=self.API_BASE_URL + "token",
+                params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+            )
+
+    return _cached(("oa", api_base, app_id, secret), lambda: Client(app_id, secret, timeout=timeout), api_base, timeout)
+
+
+def wecom_client(api_base: str, corp_id: str, secret: str, timeout: float):
+    """A WeCom app client whose API (and token endpoint) live under api_base."""
+    from wechatpy.enterprise import WeChatClient
+
+    class Client(WeChatClient):
+        def fetch_access_token(self):
+            return self._fetch_access_token(
+                url=self.API_BASE_URL + "gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret}
+            )
+
+    return _cached(("wecom", api_base, corp_id, secret), lambda: Client(corp_id, secret, timeout=timeout), api_base, timeout)
+
+
+def _cached(key: tuple, build, api_base: str, timeout: float):
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = build()
+            client.API_BASE_URL = api_base.rstrip("/") + "/cgi-bin/"
+            client._http = _TimeoutSession(timeout)
+            _clients[key] = client
+        return client
+
+
+def _wechatpy_call(call) -> None:
+    from wechatpy.exceptions import WeChatClientException
+
+    try:
+        _check(call())
+    except WeChatClientException as exc:
+        if exc.errcode is None:
+            status = getattr(exc.response, "status_code", None)
+            raise SendError(f"HTTP {status}" if status else "HTTP error") from None
+        raise SendError(f"errcode {exc.errcode}: {exc.errmsg}"[:300], 60.0 if exc.errcode == RATE_LIMITED else None) from None
+    except requests.Timeout:
+        raise SendError("timeout") from None
+    except requests.RequestException as exc:
+        raise SendError(f"connection error: {type(exc).__name__}") from None
+
+
+def send_oa(client, openid: str, content: str) -> None:
+    """An Official Account customer-service text message (within 48 hours of the user's message)."""
+    _wechatpy_call(lambda: client.message.send_text(openid, content))
+
+
+def send_wecom_app(client, agent_id: int, user: str, content: str) -> None:
+    """A WeCom app text message to one member."""
+    _wechatpy_call(lambda: client.message.send_text(agent_id, user, content))

@@ -1,0 +1,367 @@
+"""The cadre queue in-process: escalation and acknowledgement, merging, routing, transitions and audit,
+deadlines with an injected clock, reminders and alerts, and the cadre group's "#12 答复"."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+import pytest
+
+from bot.config import ConfigError, DeadlineRule, config_from_dict
+from bot.deadlines import describe_due, due_at, zone
+from bot.model import Candidate, Decision, Message
+from bot.queue import QueueError
+from bot.server import create_app
+from bot.store import Store
+from conftest import MINI_FAQ
+from endpoint import Endpoint
+
+BJ = zone(8)
+BOT = "防疫助手"
+CADRE_CHAT = "wrkCadreSupplies"
+UNKNOWN_Q = "仓库叉车要年检吗"  # escalates; no keyword: the default team
+
+
+def at(day: int, hour: int, minute: int = 0) -> float:
+    """February 2020, Beijing time (2020-02-21 is a Friday)."""
+    return dt.datetime(2020, 2, day, hour, minute, tzinfo=BJ).timestamp()
+
+
+class Clock:
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def endpoint():
+    ep = Endpoint()
+    yield ep
+    ep.close()
+
+
+def queue_config(tmp_path, endpoint=None, **queue_overrides) -> dict:
+    faq = tmp_path / "faq.yaml"
+    faq.write_text(MINI_FAQ, encoding="utf-8")
+    base = endpoint.base if endpoint else "http://127.0.0.1:9"
+    data = {
+        "storage": {"path": str(tmp_path / "bot.db")},
+        "faq": {"path": str(faq), "reload_seconds": 60},
+        # Bands no score reaches: every question escalates, so these tests do not depend on how the
+        # matcher is tuned today (routing still sees its real candidates and scores).
+        "bot": {"name": BOT, "answer_threshold": 1.0, "suggest_threshold": 1.0},
+        "queue": {"default_team": "综合协调组", "reminder_minutes_before": 60, **queue_overrides},
+        "cadres": {"groups": [
+            {"team": "防控物资组", "chat": CADRE_CHAT, "webhook_key": "cadre-supplies-key"},
+            {"team": "综合协调组", "chat": "wrkCadreGeneral", "webhook_key": "cadre-general-key"},
+        ]},
+        "robots": {"wrkA": "robot-a-key", "wrkB": "robot-b-key"},
+        "delivery": {"api_base": base, "wechat_api_base": base, "retry_first_seconds": 1.0, "timeout_seconds": 0.5,
+                     "lease_seconds": 5.0},
+    }
+    return data
+
+
+class Bot:
+    """One app (one 'worker') with an injected clock, driven through its pipeline."""
+
+    def __init__(self, tmp_path, endpoint=None, clock=None, data=None, **queue_overrides):
+        self.clock = clock or Clock(at(21, 10))
+        self.data = data or queue_config(tmp_path, endpoint, **queue_overrides)
+        self.config = config_from_dict(self.data)
+        self.app = create_app(self.config, clock=self.clock)
+        self.svc = self.app.extensions["fuyi"]
+        self.queue = self.app.extensions["fuyi_queue"]
+        self.store = Store(self.config.storage.path)
+
+    def ask(self, text, chat="wrkA", user="u1", msg_id=None, response_url="http://127.0.0.1:9/resp", channel="wecom_bot"):
+        message = Message(channel, chat, user, f"@{BOT}\u2005{text}" if chat else text, msg_id or uuid.uuid4().hex,
+                          is_group=bool(chat), mentioned=True, response_url=response_url, received_at=self.clock())
+        return self.svc.pipeline.handle(message)
+
+    def tickets(self, statuses=None):
+        return self.store.tickets(statuses)
+
+    def audit(self, ticket_id):
+        return [r["action"] for r in self.store.audit_trail(ticket_id)]
+
+
+# --- Escalation and merging ------------------------------------------------------------------
+
+def test_escalation_opens_a_ticket_and_acknowledges_with_number_team_and_due(tmp_path):
+    bot = Bot(tmp_path)
+    decision = bot.ask(UNKNOWN_Q)
+    assert decision.kind == "escalate" and decision.ticket == 1
+    assert decision.reply == "已转人工：工单 #1，综合协调组将于今天 21:00 前答复。"
+    (ticket,) = bot.tickets()
+    assert ticket["status"] == "open" and ticket["question"] == UNKNOWN_Q and ticket["team"] == "综合协调组"
+    assert ticket["created_at"] == at(21, 10) and ticket["due_at"] == at(21, 21)
+    (asker,) = ticket["askers"]
+    assert (asker["channel"], asker["chat"], asker["user"]) == ("wecom_bot", "wrkA", "u1")
+    assert asker["response_url_at"] == at(21, 10) and asker["response_url_used_at"] is None
+    assert bot.audit(1) == ["opened"]
+    # The message row and the ticket committed together.
+    assert bot.store.messages()[0]["ticket"] == 1
+
+
+def test_after_five_pm_the_ack_says_tomorrow(tmp_path):
+    bot = Bot(tmp_path, clock=Clock(at(21, 17, 30)))
+    assert bot.ask(UNKNOWN_Q).reply == "已转人工：工单 #1，综合协调组将于明天 10:00 前答复。"
+
+
+def test_same_question_from_another_group_joins_the_ticket(tmp_path):
+    bot = Bot(tmp_path)
+    bot.ask(UNKNOWN_Q, chat="wrkA", user="u1")
+    bot.clock.now += 600
+    joined = bot.ask("请问，" + UNKNOWN_Q + "？", chat="wrkB", user="u2")
+    assert joined.ticket == 1
+    assert joined.reply == "您的问题已有其他企业提出，已并入工单 #1，综合协调组将于今天 21:00 前一并答复。"
+    (ticket,) = bot.tickets()
+    assert [(a["chat"], a["user"]) for a in ticket["askers"]] == [("wrkA", "u1"), ("wrkB", "u2")]
+    assert bot.audit(1) == ["opened", "joined"]
+
+
+def test_similar_question_joins_a_different_one_does_not(tmp_path):
+    bot = Bot(tmp_path)
+    bot.ask("我们厂区的污水排放许可证换证流程走到哪一步了", chat="wrkA", user="u1")
+    similar = bot.ask("我们厂的污水排放许可证换证流程走到哪一步了", chat="wrkB", user="u2")
+    different = bot.ask("仓库叉车年检找哪个部门", chat="wrkB", user="u3")
+    assert similar.ticket == 1 and "已并入工单 #1" in similar.reply
+    assert different.ticket == 2 and different.reply.startswith("已转人工：工单 #2")
+
+
+def test_closed_answered_and_old_tickets_are_not_joined(tmp_path):
+    bot = Bot(tmp_path)
+    bot.ask(UNKNOWN_Q, user="u1")
+    bot.queue.close(1, "张三")
+    assert bot.ask(UNKNOWN_Q, user="u2").ticket == 2
+    bot.queue.answer(2, "年检请联系区市场监管局特种设备科。", "张三")
+    assert bot.ask(UNKNOWN_Q, user="u3").ticket == 3
+    bot.clock.now += 25 * 3600  # outside the 24-hour merge window
+    assert bot.ask(UNKNOWN_Q, user="u4").ticket == 4
+
+
+def test_the_same_asker_again_is_not_a_second_asker_and_a_retry_is_not_either(tmp_path):
+    bot = Bot(tmp_path)
+    first = bot.ask(UNKNOWN_Q, user="u1", msg_id="m1")
+    assert bot.ask(UNKNOWN_Q, user="u1", msg_id="m1").reply == first.reply  # WeCom's retry
+    bot.clock.now += 60
+    again = bot.ask(UNKNOWN_Q, user="u1", msg_id="m2", response_url="http://127.0.0.1:9/fresh")
+    assert again.ticket == 1 and "已在工单 #1 中登记" in again.reply
+    (asker,) = bot.tickets()[0]["askers"]
+    assert asker["response_url"].endswith("/fresh") and asker["response_url_at"] == at(21, 10, 1)
+    assert bot.audit(1) == ["opened", "asked_again"]
+
+
+# --- Routing -------------------------------------------------------------------------------
+
+def test_routing_faq_category_then_keywords_then_default(tmp_path):
+    bot = Bot(tmp_path)
+    route = bot.queue.route
+    close = Decision("escalate", candidates=[Candidate("supplies.shortage", 0.2), Candidate("canteen.staggered-meals", 0.1)])
+    assert route("包车 接 员工", close).team == "防控物资组"  # close to an entry: its category's team
+    assert route("包车 接 员工", close).how == "faq:supplies.shortage" and route("x", close).category == "supplies"
+    far = Decision("escalate", candidates=[Candidate("supplies.shortage", 0.1)])
+    assert route("我们想包车接外地员工", far).team == "用工保障组"
+    assert route("我们想包车接外地员工", far).how == "keyword:包车"
+    assert route("企业贷款贴息在哪申请", far).team == "金融供给组"
+    assert route("厂里原料供应商停产了", far).team == "供应链组"
+    assert route("货车通行证怎么办", far).team == "物流运输组"
+    assert route("测温枪坏了哪里修", far).team == "防控物资组"
+    assert route("仓库叉车要年检吗", far).team == "综合协调组" and route("仓库叉车要年检吗", far).how == "default"
+
+
+def test_routing_through_the_pipeline(tmp_path):
+    question = "我们想包车接外地员工返岗，怎么申请"
+    bot = Bot(tmp_path, route_min_score=1.0)  # never close enough: the keyword 包车 decides
+    decision = bot.ask(question)
+    top = max(decision.candidates, key=lambda c: c.score)
+    assert decision.kind == "escalate" and "用工保障组" in decision.reply
+    # With the bar just under the matcher's top candidate, the same question counts as close to
+    # that entry: its category's team (whatever the matcher's exact score is today).
+    (tmp_path / "b").mkdir()
+    bot2 = Bot(tmp_path / "b", route_min_score=top.score * 0.99)
+    entry = bot2.svc.faq.matcher().faq.by_id[top.faq_id]
+    team = bot2.svc.faq.matcher().faq.categories[entry.category].team
+    assert team in bot2.ask(question).reply
+    assert bot2.tickets()[0]["route"] == f"faq:{top.faq_id}" and bot2.tickets()[0]["category"] == entry.category
+
+
+def test_config_routes_and_bad_queue_config_names_the_key(tmp_path):
+    data = queue_config(tmp_path, routes=[{"team": "特种设备组", "keywords": ["叉车", "锅炉"]}])
+    bot = Bot(tmp_path, data=data)
+    assert "特种设备组" in bot.ask(UNKNOWN_Q).reply
+    assert "综合协调组" in bot.ask("测温枪坏了哪里能修").reply  # the configured rules replace the built-in ones
+    for bad, key in (
+        ({"queue": {"routes": [{"team": "x", "keywords": []}]}}, "queue.routes[0].keywords"),
+        ({"queue": {"deadlines": [{"team": "*", "before": "5pm"}]}}, "queue.deadlines[0].before"),
+        ({"queue": {"merge_similarity": 2}}, "queue.merge_similarity"),
+        ({"cadres": {"groups": [{"team": "x"}]}}, "cadres.groups[0].chat"),
+        ({"delivery": {"robot_format": "html"}}, "delivery.robot_format"),
+        ({"robots": {"wrkA": 3}}, "robots.wrkA"),
+    ):
+        with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
+            config_from_dict(bad)
+
+
+# --- Transitions and audit -------------------------------------------------------------------
+
+def test_every_transition_and_the_illegal_ones(tmp_path):
+    bot = Bot(tmp_path)
+    q = bot.queue
+    bot.ask(UNKNOWN_Q)
+    with pytest.raises(QueueError, match="不能重新打开"):
+        q.reopen(1, "张三")
+    assert q.claim(1, "张三").status == "claimed"
+    assert q.claim(1, "张三").claimed_by == "张三"  # claiming again is harmless
+    with pytest.raises(QueueError, match="已由 张三 认领"):
+        q.claim(1, "李四")
+    with pytest.raises(QueueError, match="答复内容不能为空"):
+        q.answer(1, "  ", "张三")
+    bot.clock.now += 60
+    t = q.answer(1, "请联系区市场监管局。", "张三")
+    assert (t.status, t.answer, t.answered_by, t.answered_at) == ("answered", "请联系区市场监管局。", "张三", at(21, 10, 1))
+    with pytest.raises(QueueError, match="已答复，不能答复"):
+        q.answer(1, "再答一次", "张三")
+    with pytest.raises(QueueError, match="不能认领"):
+        q.claim(1, "张三")
+    assert q.close(1, "张三").status == "closed"
+    with pytest.raises(QueueError, match="已关闭，不能关闭"):
+        q.close(1, "张三")
+    bot.clock.now = at(21, 18)
+    reopened = q.reopen(1, "李四")
+    assert reopened.status == "open" and reopened.claimed_by is None and reopened.due_at == at(22, 10)
+    assert q.answer(1, "更正：请联系区应急局。", "李四").status == "answered"
+    with pytest.raises(QueueError, match="没有工单 #99"):
+        q.claim(99, "张三")
+    with pytest.raises(QueueError, match="--by"):
+        q.close(1, " ")
+    trail = bot.store.audit_trail(1)
+    assert [r["action"] for r in trail] == ["opened", "claimed", "answered", "closed", "reopened", "answered"]
+    assert [r["actor"] for r in trail] == ["wecom_bot:u1", "张三", "张三", "张三", "李四", "李四"]
+    assert json.loads(trail[2]["detail"])["answer"] == "请联系区市场监管局。"
+    # Each answer queued one message per asker, in the same transaction.
+    assert [r["dedup"] for r in bot.store.outbox_rows(1)] == ["answer:1:1:1", "answer:1:2:1"]
+
+
+# --- Deadlines -------------------------------------------------------------------------------
+
+def test_clock_time_rules():
+    rule = DeadlineRule()
+    assert due_at(rule, at(21, 16, 59), BJ) == at(21, 21)
+    assert due_at(rule, at(21, 17, 0), BJ) == at(22, 10)  # Saturday: every day is a workday by default
+    weekdays = DeadlineRule(workdays=(1, 2, 3, 4, 5))
+    assert due_at(weekdays, at(21, 17, 30), BJ) == at(24, 10)  # Friday evening -> Monday
+    assert due_at(weekdays, at(22, 9, 0), BJ) == at(24, 10)  # Saturday morning -> Monday
+    assert due_at(DeadlineRule(before="12:00", due_same_day="18:00", due_next_day="12:00"), at(21, 11), BJ) == at(21, 18)
+
+
+def test_working_hours_rule_skips_nights_and_weekends():
+    rule = DeadlineRule(working_hours=4, workdays=(1, 2, 3, 4, 5))
+    assert due_at(rule, at(21, 10), BJ) == at(21, 14)
+    assert due_at(rule, at(21, 16), BJ) == at(24, 11)  # 2 h on Friday, 2 h on Monday
+    assert due_at(rule, at(21, 20), BJ) == at(24, 13)  # after hours: starts Monday 09:00
+    assert due_at(rule, at(22, 10), BJ) == at(24, 13)
+
+
+def test_describe_due():
+    assert describe_due(at(21, 21), at(21, 10), BJ) == "今天 21:00"
+    assert describe_due(at(22, 10), at(21, 18), BJ) == "明天 10:00"
+    assert describe_due(at(23, 10), at(21, 18), BJ) == "后天 10:00"
+    assert describe_due(at(24, 10), at(21, 18), BJ) == "2月24日（周一）10:00"
+
+
+def test_per_team_rule_and_due_in_ack(tmp_path):
+    bot = Bot(tmp_path, clock=Clock(at(21, 16)), deadlines=[
+        {"team": "*", "before": "17:00", "due_same_day": "21:00", "due_next_day": "10:00"},
+        {"team": "用工保障组", "working_hours": 4, "workdays": [1, 2, 3, 4, 5]},
+    ])
+    assert bot.ask("我们想包车接外地员工返岗，怎么申请").reply.endswith("用工保障组将于2月24日（周一）11:00 前答复。")
+    assert bot.ask(UNKNOWN_Q).reply.endswith("综合协调组将于今天 21:00 前答复。")
+
+
+def test_reminder_and_alert_go_to_the_team_cadre_group_once(tmp_path, endpoint):
+    from bot.delivery import Deliverer
+
+    bot = Bot(tmp_path, endpoint)
+    bot.ask("测温枪坏了哪里能修")  # 防控物资组, due 21:00
+    bot.ask(UNKNOWN_Q)  # 综合协调组, due 21:00
+    bot.queue.claim(2, "王五")
+    deliver = Deliverer(bot.store, bot.config, bot.clock)
+    assert bot.queue.scan_deadlines() == ([], [])
+    bot.clock.now = at(21, 20, 1)  # within the hour before 21:00
+    assert bot.queue.scan_deadlines() == ([1, 2], [])
+    assert bot.queue.scan_deadlines() == ([], [])
+    bot.clock.now = at(21, 21, 0)
+    assert bot.queue.scan_deadlines() == ([], [1, 2])
+    bot.clock.now = at(21, 23, 0)
+    assert bot.queue.scan_deadlines() == ([], [])
+    assert deliver.drain() == 4
+    sent = endpoint.delivered("/cgi-bin/webhook/send")
+    by_key = {}
+    for r in sent:
+        by_key.setdefault(r["query"]["key"], []).append(r["body"]["text"]["content"])
+    supplies, general = by_key["cadre-supplies-key"], by_key["cadre-general-key"]
+    assert len(supplies) == 2 and supplies[0].startswith("【即将到期】防控物资组") and "#1 测温枪坏了哪里能修" in supplies[0]
+    assert supplies[1].startswith("【已超时】防控物资组") and "“#编号 答复内容”" in supplies[1]
+    assert "王五 已认领" in general[1]
+    assert bot.audit(1) == ["opened", "reminder", "alert"]
+    # Overdue tickets are flagged; reopening gives a fresh deadline and fresh reminders.
+    ticket = bot.queue.get(1)
+    assert bot.queue.flags(ticket) == ["overdue"] and [t.id for t in bot.queue.list(overdue=True)] == [1, 2]
+    bot.queue.answer(1, "请联系防控物资组。", "张三")
+    assert [t.id for t in bot.queue.list(overdue=True)] == [2]
+
+
+def test_a_ticket_answered_in_time_is_never_alerted(tmp_path):
+    bot = Bot(tmp_path)
+    bot.ask(UNKNOWN_Q)
+    bot.queue.answer(1, "答复。", "张三")
+    bot.clock.now = at(22, 12)
+    assert bot.queue.scan_deadlines() == ([], [])
+
+
+# --- The cadre group: "#12 答复内容" ------------------------------------------------------
+
+def test_cadre_answers_in_the_cadre_group(tmp_path):
+    bot = Bot(tmp_path)
+    bot.ask(UNKNOWN_Q, chat="wrkA", user="u1")
+    bot.ask(UNKNOWN_Q, chat="wrkB", user="u2")
+    reply = bot.ask("#1 叉车年检请联系区市场监管局特种设备科。", chat=CADRE_CHAT, user="cadre7", msg_id="c1")
+    assert reply.reply == "已答复工单 #1，将发送给 2 位企业联系人。"
+    ticket = bot.queue.get(1)
+    assert ticket.status == "answered" and ticket.answered_by == "cadre7"
+    assert ticket.answer == "叉车年检请联系区市场监管局特种设备科。"
+    # WeCom's retry of the cadre's message answers nothing twice.
+    assert bot.ask("#1 叉车年检请联系区市场监管局特种设备科。", chat=CADRE_CHAT, user="cadre7", msg_id="c1").reply == reply.reply
+    assert len(bot.store.outbox_rows(1)) == 2
+    assert bot.ask("#1 再答一次", chat=CADRE_CHAT, user="cadre7").reply.startswith("工单 #1 已答复，不能答复")
+    assert bot.ask("#99 答复", chat=CADRE_CHAT, user="cadre7").reply == "没有找到工单 #99，请核对编号后再发送“#编号 答复内容”。"
+    assert bot.ask("＃1", chat=CADRE_CHAT, user="cadre7").reply.startswith("工单 #1（已答复，综合协调组")
+    # Outside a cadre group "#1 …" is just a question.
+    assert bot.ask("#1 这是什么", chat="wrkA", user="u9").kind != "ignore"
+
+
+def test_store_init_is_idempotent(tmp_path):
+    Store(tmp_path / "x.db").init().init()
+
+
+def test_example_config_documents_the_queue_keys():
+    import dataclasses
+
+    from bot.config import PROJECT_ROOT, CadreGroup, DeadlineRule, DeliveryConfig, QueueConfig, load_config
+
+    example = PROJECT_ROOT / "config.example.toml"
+    text = example.read_text(encoding="utf-8")
+    assert "[[queue.routes]]" in text and "[[queue.deadlines]]" in text
+    for cls in (QueueConfig, DeliveryConfig, DeadlineRule):
+        for f in dataclasses.fields(cls):
+            if f.name not in ("routes", "deadlines"):
+                assert f"\n{f.name} = " in text, f"{cls.__name__}.{f.name} is not documented"
+    for f in dataclasses.fields(CadreGroup):
+        assert f"{f.name} = " in text
+    config = load_config(example)
+    assert config.queue.routes == QueueConfig().routes and config.delivery == DeliveryConfig()
