@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from bot import deadlines
 from bot.config import Config
@@ -99,8 +99,7 @@ class TicketQueue:
         similar = self.similar_ticket(qtx, normalized, now)
         if similar is not None:
             ticket = qtx.ticket(similar)
-            same = next((a for a in qtx.askers(similar) if (a["channel"], a["chat"], a["user"]) ==
-                         (asker["channel"], asker["chat"], asker["user"])), None)
+            same = qtx.find_asker(similar, asker["channel"], asker["chat"], asker["user"])
             if same is not None:
                 # The same person asking again: one answer for them, through the freshest response_url.
                 if message.response_url:
@@ -136,15 +135,19 @@ class TicketQueue:
         key = normalized.replace(" ", "")
         if not key:
             return None
-        best, best_score = None, 0.0
-        for row in qtx.active_tickets_since(now - settings.merge_window_hours * 3600):
-            other = row["normalized"].replace(" ", "")
-            if other == key:
-                return row["id"]
-            score = fuzz.ratio(key, other) / 100
-            if score >= settings.merge_similarity and score > best_score:
-                best, best_score = row["id"], score
-        return best
+        since = now - settings.merge_window_hours * 3600
+        exact = qtx.active_ticket_with_text(normalized, since)
+        if exact is not None:
+            return exact
+        rows = qtx.active_texts_since(since)
+        if not rows:
+            return None
+        # One C call over all open tickets' texts; a tie goes to the oldest ticket.
+        found = process.extractOne(
+            key, [text.replace(" ", "") for _, text in rows], scorer=fuzz.ratio,
+            score_cutoff=settings.merge_similarity * 100,
+        )
+        return rows[found[2]][0] if found else None
 
     def route(self, normalized: str, decision: Decision | None) -> Route:
         """The FAQ category's team when the question came close to an entry; else keyword rules; else the default."""

@@ -92,6 +92,7 @@ def create_app(config: Config, *, clock: Callable[[], float] | None = None, watc
 
     if watch_faq:
         FaqWatcher(live, config.faq.reload_seconds).start()
+        Checkpointer(store).start()
     return app
 
 
@@ -129,6 +130,24 @@ class FaqWatcher(threading.Thread):
                 self.live.matcher()
             except Exception:  # the watcher must outlive any one bad reload
                 log.exception("FAQ reload check failed")
+
+
+class Checkpointer(threading.Thread):
+    """Per worker: keeps the WAL short, off the request path (see bot.store.AUTOCHECKPOINT_PAGES)."""
+
+    INTERVAL = 1.0
+
+    def __init__(self, store: Store):
+        super().__init__(name="wal-checkpoint", daemon=True)
+        self.store = store
+
+    def run(self) -> None:
+        while True:
+            time.sleep(self.INTERVAL)
+            try:
+                self.store.checkpoint()
+            except Exception:  # a busy or failed checkpoint is retried next time
+                log.debug("WAL checkpoint skipped", exc_info=True)
 
 
 def gunicorn_options(config: Config) -> dict:

