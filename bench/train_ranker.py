@@ -42,6 +42,8 @@ SETS = {
     "other": (DATA / "other_faq.yaml", DATA / "eval_other.yaml"),
     "third": (DATA / "third_faq.yaml", DATA / "eval_third.yaml"),
     "fourth": (DATA / "fourth_faq.yaml", DATA / "eval_fourth.yaml"),
+    "fifth": (DATA / "fifth_faq.yaml", DATA / "eval_fifth.yaml"),
+    "sixth": (DATA / "sixth_faq.yaml", DATA / "eval_sixth.yaml"),
 }
 L2 = 1.0
 OUT_OF_SCOPE_WEIGHT = 3.0  # a wrong answer costs more than a missed one
@@ -179,7 +181,7 @@ def main():
             table[t].append(measure(data[test], ranker, verifier, t))
         r, w, e, top1 = table[0.7][-1]
         print(f"  {test:8} top-1 {top1:.1%}; at 0.70: right {r:.1%} wrong {w:.1%} out-of-scope escalated {e:.1%}")
-    print("pooled over the four:")
+    print(f"pooled over the {len(names)}:")
     for t, rows in table.items():
         mean = [sum(r[i] for r in rows) / len(rows) for i in range(4)]
         worst = max(r[1] for r in rows)

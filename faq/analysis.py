@@ -26,21 +26,19 @@ class Analyzer:
     """Turns normalised text into concepts; built once per FAQ, with its synonyms and vocabulary."""
 
     def __init__(self, segmenter: Segmenter, faq_synonyms=(), extra_words=()):
-        self.segmenter = segmenter
         groups = load_synonym_file(SYNONYMS_FILE) + [list(g) for g in faq_synonyms]
         self.canonical: dict[str, str] = {}
         for group in groups:
-            terms = [normalize_term(w) for w in group]
-            terms = [t for t in terms if t]
+            terms = [t for t in (normalize_term(w) for w in group) if t]
             if not terms:
                 continue
             # A word already in a group joins that group's concept, so FAQ synonyms extend shipped ones.
             head = next((self.canonical[t] for t in terms if t in self.canonical), terms[0])
             for term in terms:
                 self.canonical.setdefault(term, head)
-            segmenter.add_words(terms)
-        segmenter.add_words(extra_words)
-        self._total = segmenter.total
+        faq_words = [w for group in faq_synonyms for w in group] + list(extra_words)
+        self.segmenter = segmenter.with_words(faq_words)
+        self._total = self.segmenter.total
         self._typo_vocab: dict[str, str] = {}
         self._word_cache: dict[str, tuple[str | None, float]] = {}
 

@@ -46,8 +46,11 @@ STOPWORDS = frozenset(
 # Words every question in these groups shares: they say little about which entry is meant.
 DOMAIN_COMMON = {"疫情": 0.25, "防疫": 0.3, "防控": 0.3, "新冠": 0.25, "肺炎": 0.25, "期间": 0.2, "企业": 0.5}
 
-# A message that starts with thanks and asks nothing is a courtesy, however it goes on.
-THANKS = ("谢谢", "感谢", "多谢", "辛苦", "收到", "好的", "明白")
+# A message that starts with thanks or an acknowledgement and asks nothing is a courtesy, however it
+# goes on ("好的，马上通知员工", "辛苦物业的同志了") ...
+THANKS = ("谢谢", "感谢", "多谢", "辛苦", "收到", "好的", "好嘞", "明白", "了解", "知道了", "ok", "嗯")
+# ... unless it reports a need ("谢谢！口罩不够用了"): that one is for the FAQ or a cadre.
+NEEDS = ("不够", "缺", "没有了", "买不到", "急需", "急用", "帮忙", "帮帮", "需要", "能否", "不行", "出问题", "怎么办")
 QUESTION_MARKERS = (
     "吗", "么", "呢", "?", "怎", "咋", "啥", "什么", "如何", "能否", "是否", "要不要", "能不能", "可不可以",
     "需不需要", "有没有", "多少", "几", "哪", "谁", "请问", "问一下", "问下", "咨询", "想了解",

@@ -24,7 +24,7 @@ from bot.model import Candidate, Decision
 from faq.analysis import Analysis, Analyzer
 from faq.loader import Entry, Faq, bulk_build
 from faq.replies import render_reply
-from faq.text import clean, is_courtesy, is_thanks, normalize, segmenter, strip_greetings, to_simplified
+from faq.text import clean, is_courtesy, normalize, segmenter, strip_greetings, to_simplified
 
 RANKER_FILE = Path(__file__).resolve().parent / "data" / "ranker.json"
 ANSWER_ONLY_CREDIT = 0.4  # a question word found only in an entry's answer counts for this much
@@ -425,8 +425,7 @@ class Matcher:
         analysis = self.analyze(text)
         scored = self._score(analysis)
         if scored is None:
-            kind = "ignore" if is_thanks(cleaned) else "escalate"
-            return render_reply(Decision(kind, score=0.0), self.faq)
+            return render_reply(Decision("escalate", score=0.0), self.faq)
         candidates_idx, matrix, logits, probs = scored
         order = np.argsort(-probs, kind="stable")
         ranked = [Candidate(self.entries[candidates_idx[k]].id, round(float(probs[k]), 4)) for k in order]
@@ -439,8 +438,6 @@ class Matcher:
         elif confidence >= settings.suggest_threshold and self._torn(ranked, analysis):
             close = [c for c in ranked if c.score >= SUGGEST_MIN_SHARE * top.score][: settings.max_suggestions]
             decision = Decision("suggest", top.faq_id, confidence, close)
-        elif is_thanks(cleaned):
-            decision = Decision("ignore", None, confidence, shown)  # thanks that asks nothing we know
         else:
             decision = Decision("escalate", None, confidence, shown)
         return render_reply(decision, self.faq)

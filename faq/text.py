@@ -76,8 +76,7 @@ def is_courtesy(cleaned: str) -> bool:
     """True when a cleaned message holds nothing but thanks, acknowledgements or stickers."""
     compact = cleaned.replace(" ", "")
     rest = _COURTESY.sub("", compact).strip(lexicon.FILLER_CHARS)
-    # "谢谢张指导员", "感谢小李": thanks to someone by name asks nothing.
-    return not rest or (len(rest) <= 2 and compact.startswith(lexicon.THANKS) and not _asks(compact))
+    return not rest or is_thanks(cleaned)
 
 
 def _asks(compact: str) -> bool:
@@ -85,44 +84,73 @@ def _asks(compact: str) -> bool:
 
 
 def is_thanks(cleaned: str) -> bool:
-    """Starts with thanks and asks nothing ("感谢领导这么晚还帮我们跑手续"); may still report a problem."""
+    """Starts with thanks or an acknowledgement, and neither asks nor reports a need ("好的，马上通知员工")."""
     compact = cleaned.replace(" ", "")
-    return compact.startswith(lexicon.THANKS) and not _asks(compact)
+    return (
+        compact.startswith(lexicon.THANKS)
+        and not _asks(compact)
+        and not any(need in compact for need in lexicon.NEEDS)
+    )
 
 
 _COURTESY = re.compile("|".join(sorted(lexicon.COURTESIES, key=len, reverse=True)))
 
 
 class Segmenter:
-    """jieba with HMM off and the domain dictionary, shared by FAQ and questions alike."""
+    """jieba with HMM off and the domain dictionary, shared by FAQ and questions alike.
 
-    def __init__(self) -> None:
-        self._tokenizer = jieba.Tokenizer()
-        self._lock = threading.Lock()
-        self._known: set[str] = set()
-        self._pos: dict[str, str] | None = None
+    The shipped dictionary and synonyms are loaded once per process; each FAQ gets its own copy
+    with its synonyms and keywords added (with_words), so one FAQ's words never change how
+    another FAQ, or a later version of the same file, is cut.
+    """
+
+    def __init__(self, base: "Segmenter | None" = None) -> None:
+        self.cut = lru_cache(maxsize=200_000)(self._cut)
+        if base is not None:
+            self._freq, self._total, self._pos = dict(base._freq), base._total, base._pos
+            return
+        tokenizer = jieba.Tokenizer()
         logging.getLogger("jieba").setLevel(logging.WARNING)
         jieba.setLogLevel(logging.WARNING)
-        self._tokenizer.initialize()
+        tokenizer.initialize()
         with open(USER_DICT, "rb") as handle:  # jieba leaves a file it opened itself unclosed
-            self._tokenizer.load_userdict(handle)
+            tokenizer.load_userdict(handle)
+        self._freq, self._total = tokenizer.FREQ, tokenizer.total
+        self._pos = None
         self._tags()  # loaded now, not during someone's first question
         for concept in load_synonym_file(SYNONYMS_FILE):
-            self.add_words(concept)
+            self._add_words(concept)
 
-    def add_words(self, words) -> None:
-        """Teach the segmenter words (FAQ synonyms and keywords) so both sides cut them whole."""
-        with self._lock:
-            for word in words:
-                word = normalize_term(word)
-                if len(word) > 1 and " " not in word and word not in self._known:
-                    self._known.add(word)
-                    if self._tokenizer.FREQ.get(word, 0) == 0:
-                        self._tokenizer.add_word(word, freq=max(self._tokenizer.suggest_freq(word), 100))
-        self.cut.cache_clear()
+    def with_words(self, words) -> "Segmenter":
+        """This segmenter plus words (an FAQ's synonyms and keywords) that are then cut whole."""
+        new = [w for w in {normalize_term(word) for word in words} if len(w) > 1 and " " not in w]
+        if all(self._freq.get(w, 0) for w in new):
+            return self  # nothing to add: share this one (and its cache)
+        copy = Segmenter(base=self)
+        copy._add_words(new)
+        return copy
 
-    @lru_cache(maxsize=200_000)
-    def cut(self, text: str) -> tuple[str, ...]:
+    def _add_words(self, words) -> None:
+        for word in words:
+            word = normalize_term(word)
+            if len(word) > 1 and " " not in word and not self._freq.get(word, 0):
+                self._add_word(word, max(self._suggest_freq(word), 100))
+
+    def _add_word(self, word: str, freq: int) -> None:
+        """jieba's add_word: the word, and each of its prefixes as a possible start of a word."""
+        self._freq[word] = freq
+        self._total += freq
+        for end in range(1, len(word)):
+            self._freq.setdefault(word[:end], 0)
+
+    def _suggest_freq(self, word: str) -> int:
+        """jieba's suggest_freq: just enough that the word is no longer cut into pieces."""
+        probability = 1.0
+        for piece in self._cut_block(word):
+            probability *= self._freq.get(piece, 1) / self._total
+        return max(int(probability * self._total) + 1, self._freq.get(word, 1))
+
+    def _cut(self, text: str) -> tuple[str, ...]:
         """Words of a normalised text, spaces dropped: jieba's cut(HMM=False), computed faster."""
         words: list[str] = []
         for block in _JIEBA_HAN.split(text):
@@ -136,9 +164,9 @@ class Segmenter:
 
     def _cut_block(self, block: str) -> list[str]:
         """jieba's DAG and best route over its dictionary in one pass (its own code builds dicts of lists)."""
-        freq_get = self._tokenizer.FREQ.get
+        freq_get = self._freq.get
         log = math.log
-        logtotal = log(self._tokenizer.total)
+        logtotal = log(self._total)
         size = len(block)
         score = [0.0] * (size + 1)
         end = [0] * size
@@ -196,11 +224,11 @@ class Segmenter:
 
     def frequency(self, word: str) -> int:
         """The word's count in jieba's general dictionary (0 when unknown)."""
-        return self._tokenizer.FREQ.get(word, 0)
+        return self._freq.get(word, 0)
 
     @property
     def total(self) -> int:
-        return self._tokenizer.total
+        return self._total
 
 
 def normalize_term(word: str) -> str:

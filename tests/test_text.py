@@ -46,14 +46,22 @@ def test_questions_are_not_courtesies(text):
     assert not is_courtesy(clean(text))
 
 
+def jieba_over(seg):
+    """jieba's own Tokenizer, reading the same dictionary as our Segmenter."""
+    tokenizer = jieba.Tokenizer()
+    tokenizer.FREQ, tokenizer.total, tokenizer.initialized = seg._freq, seg._total, True
+    return tokenizer
+
+
 def test_segmenter_cuts_exactly_like_jieba_without_hmm():
     seg = segmenter()
+    tokenizer = jieba_over(seg)
     texts = [
         "回哈员工是否先隔离", "84消毒液和75%酒精哪个好", "kn95口罩可以重复用吗", "员工健康打卡怎么弄",
         "COVID-19 复工 a b", "密切接触者要集中隔离十四天吗", "测温枪不够用了找谁",
     ]
     for text in texts:
-        expected = tuple(w for w in seg._tokenizer.cut(text, HMM=False) if w.strip())
+        expected = tuple(w for w in tokenizer.cut(text, HMM=False) if w.strip())
         assert seg.cut(text) == expected
 
 
@@ -69,3 +77,12 @@ def test_pinyin_key_ignores_tones():
     assert pinyin_key("消读") == pinyin_key("消毒") == "xiao du"
     assert strip_symbols("a_b") == "a b"
     assert to_simplified("體溫") == "体温"
+
+
+def test_an_faqs_words_stay_with_that_faq():
+    base = segmenter()
+    assert base.cut("复工专员") != ("复工专员",)
+    with_word = base.with_words(["复工专员"])
+    assert with_word.cut("复工专员") == ("复工专员",)
+    assert base.cut("复工专员") != ("复工专员",)  # the shared segmenter is untouched
+    assert base.with_words(["口罩"]) is base  # nothing new: shared, cache and all
