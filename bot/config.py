@@ -41,7 +41,7 @@ class BotConfig:
     # Bands over the matcher's confidence (0..1); see README "Matching".
     answer_threshold: float = 0.7
     suggest_threshold: float = 0.6
-    answer_margin: float = 0.0
+    answer_margin: float = 0.1
     max_suggestions: int = 3
 
 

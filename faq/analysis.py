@@ -8,6 +8,7 @@ from faq import lexicon
 from faq.text import Segmenter, load_synonym_file, normalize_term, pinyin_key, SYNONYMS_FILE
 
 INTENT_WEIGHT = 0.35
+FUNCTION_CHAR_FREQUENCY = 150_000  # jieba counts: 着 188,584, 的 318,825; 里 77,054, 读 5,660
 SINGLE_CHAR_FACTOR = 0.5
 
 
@@ -95,6 +96,10 @@ class Analyzer:
             weight *= SINGLE_CHAR_FACTOR
         return weight
 
+    def _plausible_typo(self, window: str, word: str) -> bool:
+        """Typos swap content characters; a very common function character (着, 了, 的) is meant."""
+        return all(a == b or self.segmenter.frequency(a) < FUNCTION_CHAR_FREQUENCY for a, b in zip(window, word))
+
     def _binds_outside(self, text: str, start: int, window: str, word: str) -> bool:
         """True when a character to be replaced forms a word with its neighbour outside the window.
 
@@ -121,7 +126,7 @@ class Analyzer:
                     chunk, used = window, size  # a real word: keep it whole
                     break
                 word = self._typo_vocab.get(pinyin_key(window))
-                if word and word != window and word not in refuse and _close(window, word) and not self._binds_outside(text, i, window, word):
+                if word and word != window and word not in refuse and _close(window, word) and self._plausible_typo(window, word) and not self._binds_outside(text, i, window, word):
                     chunk, used = word, size
                     break
             out.append(chunk)
