@@ -6,9 +6,18 @@ holds it; completion is recorded only by the lease's holder. A worker that dies 
 lease that runs out, and the item is tried again: the only way a message can go out twice is a
 crash between a successful send and the commit right after it.
 
+Items are leased in batches but sent one after another, so the lease is renewed (only while it is
+still held) right before each item and each part is sent: an item whose lease ran out meanwhile
+(another worker may have taken it) is skipped, never sent a second time.
+
 Routes per item and attempt (bot/senders): the asker's response_url while unused and under an
-hour old; else the group's robot webhook ([robots], or the cadre group's key); else, one-to-one,
-the Official Account customer-service message or the WeCom app message.
+hour old (checked again at the moment of sending); else the group's robot webhook ([robots], or
+the cadre group's key); else, one-to-one, the Official Account customer-service message or the
+WeCom app message. A response_url that was refused (HTTP error status or errcode != 0) counts as
+used: the next attempt takes the next route; one that timed out is tried once more at most. A
+permanent errcode (senders.PERMANENT_ERRCODES) on the last route fails the item at once. An item
+that ends failed gets an audit row on its ticket (`queue list` marks the ticket [投递失败]).
+Only one item per asker is on the response_url at a time (it is single-use).
 """
 from __future__ import annotations
 
@@ -47,10 +56,19 @@ class Plan:
     attempt_ids: list[int] = field(default_factory=list)
     asker_id: int | None = None
     target: str | None = None  # robot: a hash of the webhook key, for the per-robot rate limit
+    url_received: float | None = None  # response_url: when it was received (it expires an hour later)
 
 
 class NoRoute(Exception):
     """Nothing can carry this item (say, an expired response_url and no robot for the chat)."""
+
+
+class _Wait(Exception):
+    """Not now: try this item again at `until`, without counting an attempt."""
+
+    def __init__(self, until: float):
+        super().__init__(until)
+        self.until = until
 
 
 class Deliverer:
@@ -72,7 +90,10 @@ class Deliverer:
             return 0  # the common case: a cheap read, no write lock
         plans = self._lease(now, limit)
         for plan in plans:
-            self._send(plan)
+            try:
+                self._send(plan)
+            except Exception:  # say, a database locked for too long: the lease runs out, the item is retried
+                log.exception("outbox %s: sending failed", plan.row["id"])
         return len(plans)
 
     def drain(self, max_seconds: float = 60.0) -> int:
@@ -89,27 +110,67 @@ class Deliverer:
         plans = []
         with self.store.queue_transaction() as qtx:
             for row in qtx.due_outbox(now, limit):
-                if row["attempts"] >= self.settings.max_attempts:
-                    qtx.fail_now(row["id"], row["last_error"] or "too many attempts")
-                    continue
+                # One row's odd data (or a bug) must not stop the others: its writes are undone
+                # and it counts a failed attempt.
+                qtx.conn.execute("SAVEPOINT plan_row")
                 try:
-                    plan = self._plan(qtx, row, now)
-                except NoRoute as exc:
-                    log.warning("outbox %s has no route: %s", row["id"], exc)
-                    qtx.fail_now(row["id"], f"no route: {exc}")
-                    continue
-                if plan.route == "robot":
-                    wait = self._robot_wait(qtx, plan, now)
-                    if wait is not None:
-                        qtx.defer(row["id"], wait)
-                        continue
-                qtx.lease(row["id"], plan.token, now + self.settings.lease_seconds, plan.route, plan.attempt)
-                plan.attempt_ids = [
-                    qtx.add_attempt(row["id"], plan.attempt, part, plan.route, plan.target, now)
-                    for part in range(row["parts_done"], len(plan.payloads))
-                ]
-                plans.append(plan)
+                    plan = self._lease_row(qtx, row, now)
+                except Exception as exc:
+                    qtx.conn.execute("ROLLBACK TO plan_row")
+                    log.exception("outbox %s: planning failed", row["id"])
+                    error = f"planning failed: {type(exc).__name__}: {exc}"[:300]
+                    attempt = row["attempts"] + 1
+                    if attempt >= self.settings.max_attempts:
+                        qtx.plan_failed(row["id"], attempt, error, now)
+                        qtx.fail_now(row["id"], error, now)
+                    else:
+                        qtx.plan_failed(row["id"], attempt, error, now + self.backoff(attempt))
+                    plan = None
+                qtx.conn.execute("RELEASE plan_row")
+                if plan is not None:
+                    plans.append(plan)
         return plans
+
+    def _lease_row(self, qtx: QueueTx, row: dict, now: float) -> Plan | None:
+        """Lease one due row and plan its attempt; None if it is not sent now."""
+        if row["attempts"] >= self.settings.max_attempts:
+            qtx.fail_now(row["id"], row["last_error"] or "too many attempts", now)
+            return None
+        if self._superseded(qtx, row):
+            qtx.supersede(row["id"], "superseded: the ticket was reopened")
+            return None
+        try:
+            plan = self._plan(qtx, row, now)
+        except _Wait as wait:
+            qtx.defer(row["id"], wait.until)
+            return None
+        except NoRoute as exc:
+            log.warning("outbox %s has no route: %s", row["id"], exc)
+            last = f" (last attempt: {row['last_error']})" if row["last_error"] else ""
+            qtx.fail_now(row["id"], f"no route: {exc}{last}"[:500], now)
+            return None
+        if plan.route == "robot":
+            wait = self._robot_wait(qtx, plan, now)
+            if wait is not None:
+                qtx.defer(row["id"], wait)
+                return None
+        qtx.lease(row["id"], plan.token, now + self.settings.lease_seconds, plan.route, plan.attempt)
+        plan.attempt_ids = [
+            qtx.add_attempt(row["id"], plan.attempt, part, plan.route, plan.target, now)
+            for part in range(row["parts_done"], len(plan.payloads))
+        ]
+        return plan
+
+    @staticmethod
+    def _superseded(qtx: QueueTx, row: dict) -> bool:
+        """An answer of a round that was withdrawn: the ticket was reopened (and maybe answered again)."""
+        if row["kind"] != "answer" or row["ticket"] is None:
+            return False
+        ticket = qtx.ticket(row["ticket"])
+        parts = (row["dedup"] or "").split(":")
+        if ticket is None or len(parts) != 4 or not parts[2].isdigit():
+            return False
+        return int(parts[2]) < ticket["answer_round"] or ticket["status"] in ("open", "claimed")
 
     def _robot_wait(self, qtx: QueueTx, plan: Plan, now: float) -> float | None:
         """None if the robot may post these parts now, else when it may (20 messages a minute)."""
@@ -136,7 +197,11 @@ class Deliverer:
                 and now - received < RESPONSE_URL_LIFETIME - RESPONSE_URL_MARGIN:
             payloads = senders.response_url_payloads(asker["user"], text)
             if payloads:
-                plan.route, plan.payloads = "response_url", payloads
+                if qtx.response_url_in_flight(asker["id"], row["id"], now):
+                    # The single-use URL is (maybe) carrying another item for this asker right
+                    # now: wait for that to finish rather than use it twice.
+                    raise _Wait(now + self.settings.retry_first_seconds)
+                plan.route, plan.payloads, plan.url_received = "response_url", payloads, received
                 plan.send = lambda payload: senders.send_response_url(url, payload, timeout)
                 return plan
         if asker["chat"]:
@@ -179,18 +244,35 @@ class Deliverer:
         first = row["parts_done"]
         for index, payload in enumerate(plan.payloads[first:], start=first):
             attempt_id = plan.attempt_ids[index - first]
+            now = self.clock()
+            # Still ours? Renew the lease for this part's send; if it ran out and another worker
+            # took the item (or it was superseded), sending now would say it twice.
+            if not self._persist(lambda: self.store.renew_lease(row["id"], plan.token, now + self.settings.lease_seconds)):
+                log.warning("outbox %s: lease lost before part %d; not sending", row["id"], index)
+                self._not_sent(plan, index, "not sent: lease lost")
+                self._persist(lambda: self.store.release_superseded(row["id"], plan.token))
+                return
+            if plan.route == "response_url" and \
+                    now - plan.url_received >= RESPONSE_URL_LIFETIME - RESPONSE_URL_MARGIN:
+                # Planned in time, but the hour is (nearly) over now: take the next route at once.
+                self._not_sent(plan, index, "not sent: response_url expired")
+                self._persist(lambda: self.store.attempt_failed(
+                    row["id"], plan.token, "response_url: expired before sending", now))
+                return
             try:
                 plan.send(payload)
             except SendError as exc:
-                self._failed(plan, index, str(exc), exc.retry_after)
+                self._failed(plan, index, exc)
                 return
             except Exception as exc:  # a bug or an odd response must not kill the worker
                 log.exception("outbox %s: unexpected error sending", row["id"])
-                self._failed(plan, index, f"unexpected: {type(exc).__name__}", None)
+                self._failed(plan, index, SendError(f"unexpected: {type(exc).__name__}", ambiguous=True))
                 return
             if index + 1 < len(plan.payloads) and not self._persist(
                     lambda: self.store.part_sent(row["id"], plan.token, index + 1)):
                 log.warning("outbox %s: lease lost after part %d", row["id"], index + 1)
+                self._persist(lambda: self.store.finish_attempt(attempt_id, self.clock(), True, None))
+                self._not_sent(plan, index + 1, "not sent: lease lost")
                 return
             self._persist(lambda: self.store.finish_attempt(attempt_id, self.clock(), True, None))
         used = plan.asker_id if plan.route == "response_url" else None
@@ -198,6 +280,13 @@ class Deliverer:
             log.warning("outbox %s: delivered, but the lease had been lost", row["id"])
         else:
             log.info("outbox %s delivered via %s (attempt %d)", row["id"], plan.route, plan.attempt)
+
+    def _not_sent(self, plan: Plan, index: int, why: str) -> None:
+        """Close the attempt rows of parts from `index` on, which were not sent."""
+        now, first = self.clock(), plan.row["parts_done"]
+        for i, attempt_id in enumerate(plan.attempt_ids):
+            if first + i >= index:
+                self._persist(lambda: self.store.finish_attempt(attempt_id, now, False, why))
 
     def _persist(self, write):
         """Record a send that happened: keep trying while the database is busy, for most of the
@@ -212,21 +301,35 @@ class Deliverer:
                 log.warning("recording a delivery: %s; retrying", exc)
                 time.sleep(0.05)
 
-    def _failed(self, plan: Plan, index: int, error: str, retry_after: float | None) -> None:
+    def _failed(self, plan: Plan, index: int, exc: SendError) -> None:
         now = self.clock()
-        first = plan.row["parts_done"]
+        error = str(exc)
+        row = plan.row
+        first = row["parts_done"]
         for i, attempt_id in enumerate(plan.attempt_ids):
             part = first + i
             if part == index:
-                self.store.finish_attempt(attempt_id, now, False, error)
+                self._persist(lambda: self.store.finish_attempt(attempt_id, now, False, error))
             elif part > index:
-                self.store.finish_attempt(attempt_id, now, False, "not sent: an earlier part failed")
+                self._persist(lambda: self.store.finish_attempt(attempt_id, now, False, "not sent: an earlier part failed"))
+        retry_at = now + (exc.retry_after or self.backoff(plan.attempt))
+        if plan.route == "response_url":
+            # Single-use: refused means it will not work again; a timeout may have been accepted,
+            # so it is tried once more at most. Either way the next attempt may take the next route.
+            if not exc.ambiguous or self.store.failed_response_url_attempts(row["id"], plan.url_received) >= 2:
+                self._persist(lambda: self.store.mark_response_url_used(plan.asker_id, now))
+                retry_at = now  # the next route, at once
+        elif exc.permanent:
+            # This route cannot carry the message, and the response_url (the only route tried
+            # before these) is already out of the running: nothing is left.
+            error = f"{error} (permanent: {senders.PERMANENT_ERRCODES[exc.errcode]})"
+            retry_at = None
         if plan.attempt >= self.settings.max_attempts:
-            next_at = None
-        else:
-            next_at = now + (retry_after or self.backoff(plan.attempt))
-        log.info("outbox %s attempt %d via %s failed: %s", plan.row["id"], plan.attempt, plan.route, error)
-        self.store.attempt_failed(plan.row["id"], plan.token, f"{plan.route}: {error}", next_at)
+            retry_at = None
+        log.info("outbox %s attempt %d via %s failed: %s", row["id"], plan.attempt, plan.route, error)
+        if not self._persist(lambda: self.store.attempt_failed(row["id"], plan.token, f"{plan.route}: {error}"[:500],
+                                                               retry_at, now)):
+            self._persist(lambda: self.store.release_superseded(row["id"], plan.token))
 
     def backoff(self, attempt: int) -> float:
         """Seconds before retry number `attempt`: first, 2x, 4x ... up to the maximum, with a little jitter."""

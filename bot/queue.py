@@ -38,6 +38,8 @@ AGAIN_ACK = "您的问题已在工单 #{id} 中登记，{team}将于{due} 前答
 ANSWER_HEAD = "您咨询的问题（工单 #{id}）答复如下：\n"
 CADRE_DONE = "已答复工单 #{id}，将发送给 {n} 位企业联系人。"
 CADRE_UNKNOWN = "没有找到工单 #{id}，请核对编号后再发送“#编号 答复内容”。"
+CADRE_OTHER_TEAM = "工单 #{id} 属于{team}，请在该组的工作群答复。"
+CADRE_NO_GROUP = "工单 #{id} 属于{team}，该组没有配置工作群，请用 queue answer 命令答复。"
 CADRE_SHOW = "工单 #{id}（{status}，{team}，{due} 前答复，{n} 位企业联系人）：{question}\n答复请发送“#{id} 答复内容”。"
 
 # "#12 答复内容" (also ＃, full-width digits, a colon or comma after the number).
@@ -234,14 +236,22 @@ class TicketQueue:
             due = deadlines.due_at(self.config.queue.deadline_for(ticket["team"]), now, self.tz)
             qtx.update_ticket(ticket_id, status="open", claimed_by=None, claimed_at=None, closed_at=None,
                               due_at=due, reminded_at=None, alerted_at=None, updated_at=now)
-            qtx.audit(ticket_id, now, by, "reopened", {"from": ticket["status"], "due_at": due})
+            # The answer being corrected is withdrawn: what has not gone out yet never will.
+            superseded = qtx.supersede_answers(ticket_id, f"superseded: ticket reopened by {by}")
+            qtx.audit(ticket_id, now, by, "reopened", {"from": ticket["status"], "due_at": due,
+                                                       "superseded_deliveries": superseded})
         return self.get(ticket_id)
 
     # --- Cadre groups: "#12 答复内容" -------------------------------------------------------
 
     def cadre_command(self, message: Message) -> Callable[[Tx], Decision] | None:
-        """The pipeline's command hook: in a configured cadre group, "#12 答复内容" answers ticket 12."""
-        if not message.is_group or self.config.cadres.for_chat(message.chat) is None:
+        """The pipeline's command hook: in a configured cadre group, "#12 答复内容" answers ticket 12.
+
+        Only the cadre group of the ticket's team may answer it; "#12" alone (showing the ticket)
+        works in any cadre group, so a cadre can see whose ticket it is.
+        """
+        cadre = self.config.cadres.for_chat(message.chat) if message.is_group else None
+        if cadre is None:
             return None
         text = strip_bot_mention(message.text, self.config.bot.name)
         # A WeCom mention is "@name" plus U+2005; another @ (say, to a colleague) may precede the command.
@@ -261,6 +271,10 @@ class TicketQueue:
                     id=ticket_id, status=STATUS_NAMES[ticket["status"]], team=ticket["team"],
                     due=deadlines.describe_due(ticket["due_at"], self.clock(), self.tz),
                     n=len(qtx.askers(ticket_id)), question=ticket["question"]))
+            if ticket["team"] != cadre.team:
+                own = self.config.cadres.for_team(ticket["team"])
+                template = CADRE_OTHER_TEAM if own is not None else CADRE_NO_GROUP
+                return Decision("ignore", ticket=ticket_id, reply=template.format(id=ticket_id, team=ticket["team"]))
             try:
                 n = self._answer(qtx, ticket_id, body, message.user, None)
             except QueueError as exc:
@@ -322,11 +336,23 @@ class TicketQueue:
         return ticket_from_row(row)
 
     def list(self, statuses: tuple[str, ...] | None = ACTIVE, team: str | None = None,
-             overdue: bool = False) -> list[Ticket]:
+             overdue: bool = False, with_failed_deliveries: bool = False) -> list[Ticket]:
+        """Tickets oldest first; with_failed_deliveries adds answered tickets whose answer (or
+        reminder) could not be delivered, so cadres notice (closing the ticket takes it off)."""
         rows = self.store.tickets(statuses, team, self.clock() if overdue else None)
         if overdue:
             rows = [r for r in rows if r["status"] in ACTIVE]
+        elif with_failed_deliveries and statuses:
+            extra = [i for i in self.store.tickets_with_failed_deliveries(("answered",))
+                     if i not in {r["id"] for r in rows}]
+            if extra:
+                more = [r for r in self.store.tickets(None, team, ids=extra)]
+                rows = sorted(rows + more, key=lambda r: r["id"])
         return [ticket_from_row(r) for r in rows]
+
+    def failed_deliveries(self, ticket_ids: list[int]) -> dict[int, int]:
+        """Ticket id -> how many of its deliveries failed for good (tickets without any are left out)."""
+        return self.store.failed_deliveries(ticket_ids)
 
     def flags(self, ticket: Ticket) -> list[str]:
         """"overdue" / "due_soon" for an open or claimed ticket."""

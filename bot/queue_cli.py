@@ -60,6 +60,7 @@ def ticket_json(queue: TicketQueue, ticket: Ticket) -> dict:
         "due_at": deadlines.iso(ticket.due_at, tz),
         "overdue": "overdue" in queue.flags(ticket),
         "due_soon": "due_soon" in queue.flags(ticket),
+        "failed_deliveries": queue.failed_deliveries([ticket.id]).get(ticket.id, 0),
         "claimed_by": ticket.claimed_by,
         "claimed_at": deadlines.iso(ticket.claimed_at, tz),
         "answer": ticket.answer,
@@ -81,6 +82,8 @@ def ticket_json(queue: TicketQueue, ticket: Ticket) -> dict:
 def _line(queue: TicketQueue, ticket: Ticket) -> str:
     flags = queue.flags(ticket)
     flag = " [超时]" if "overdue" in flags else " [将到期]" if "due_soon" in flags else ""
+    if queue.failed_deliveries([ticket.id]):
+        flag += " [投递失败]"
     who = f" {ticket.claimed_by}" if ticket.status == "claimed" and ticket.claimed_by else ""
     question = " ".join(ticket.question.split())
     return (f"#{ticket.id:<5} {STATUS_NAMES[ticket.status]}{who}  {ticket.team}  "
@@ -107,6 +110,9 @@ def queue() -> None:
 def list_(config_path, statuses, team, overdue, as_json) -> None:
     """List tickets, oldest first.
 
+    Without --status: open and claimed tickets, and answered ones whose answer could not be
+    delivered to someone (marked [投递失败]; `queue show` says why; close the ticket once handled).
+
     Examples:
 
         python run.py queue list
@@ -117,7 +123,8 @@ def list_(config_path, statuses, team, overdue, as_json) -> None:
     """
     q, _ = _queue(config_path)
     chosen = None if "all" in statuses else tuple(statuses) or ACTIVE
-    tickets = q.list(chosen, team, overdue)
+    # By default also answered tickets whose answer could not be delivered ([投递失败]).
+    tickets = q.list(chosen, team, overdue, with_failed_deliveries=not statuses)
     if as_json:
         click.echo(json.dumps([ticket_json(q, t) for t in tickets], ensure_ascii=False, indent=2))
         return

@@ -6,7 +6,11 @@ Routes (chosen per attempt by bot/delivery):
   mentioned_list (2,048 bytes) or markdown with <@userid> (4,096 bytes); 20 messages a minute;
 - oa: an Official Account customer-service message (wechatpy WeChatClient);
 - wecom_app: a WeCom app message (wechatpy enterprise WeChatClient).
-Each raises SendError on an HTTP error, a timeout or errcode != 0; the caller retries.
+Each raises SendError on an HTTP error, a timeout or errcode != 0; the caller retries. The robot
+webhook and the response_url count as delivered only on HTTP 2xx with a JSON object whose errcode is
+0; anything else (no JSON, no errcode, errcode null) is a failed attempt, and an ambiguous one
+(Tencent may have accepted it). A few errcodes say the route itself cannot work for this message
+(PERMANENT_ERRCODES): the caller moves to the next route, or fails the item, instead of retrying.
 """
 from __future__ import annotations
 
@@ -21,14 +25,35 @@ MARKDOWN_LIMIT = 4096  # bytes: robot markdown
 RESPONSE_URL_LIMIT = 20480  # bytes: a smart robot's markdown reply through response_url
 ROBOT_PER_MINUTE = 20
 RATE_LIMITED = 45009  # errcode: api freq out of limit
+# errcodes after which retrying the same route is pointless (documented by Tencent):
+PERMANENT_ERRCODES = {
+    93000: "invalid webhook url (the group robot's key is wrong or the robot was removed)",
+    45015: "response out of time limit (outside the Official Account's 48-hour customer-service window)",
+    45047: "out of response count limit (customer-service messages to this user used up)",
+    40003: "invalid openid / userid",
+    81013: "user, department and tag all invalid or out of the app's scope",
+}
 
 
 class SendError(Exception):
-    """A failed attempt; retry_after (seconds) when the far side said how long to wait."""
+    """A failed attempt; retry_after (seconds) when the far side said how long to wait.
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    ambiguous: no clear answer came back (timeout, connection dropped, a 2xx that is not the
+    expected JSON), so the far side may have accepted the message; otherwise it was refused
+    (HTTP error status or errcode != 0). errcode: the refusal's errcode, if any.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None, *, ambiguous: bool = False,
+                 errcode: int | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+        self.ambiguous = ambiguous
+        self.errcode = errcode
+
+    @property
+    def permanent(self) -> bool:
+        """The route cannot carry this message however often it is retried."""
+        return self.errcode in PERMANENT_ERRCODES
 
 
 def _mention(user: str | None) -> str:
@@ -64,27 +89,53 @@ def text_parts(text: str) -> list[str]:
     return split_reply(text, TEXT_LIMIT)
 
 
+def _errcode(value: object) -> int | None:
+    """An errcode as an int; None when it is missing or not an integer."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _refused(code: int, result: dict) -> SendError:
+    return SendError(f"errcode {code}: {result.get('errmsg', '')}"[:300], 60.0 if code == RATE_LIMITED else None,
+                     errcode=code)
+
+
 def _check(result: object) -> None:
-    if isinstance(result, dict) and int(result.get("errcode", 0) or 0) != 0:
-        code = int(result["errcode"])
-        raise SendError(f"errcode {code}: {result.get('errmsg', '')}"[:300], 60.0 if code == RATE_LIMITED else None)
+    """wechatpy results (which wechatpy has already checked): refuse a non-zero errcode."""
+    if isinstance(result, dict) and result.get("errcode") not in (None, 0):
+        code = _errcode(result["errcode"])
+        if code is None:
+            raise SendError(f"unexpected errcode {result['errcode']!r}"[:300], ambiguous=True)
+        if code != 0:
+            raise _refused(code, result)
 
 
 def post_json(url: str, payload: dict, timeout: float) -> None:
-    """POST JSON; raise SendError unless HTTP 2xx and errcode 0 (or no errcode)."""
+    """POST JSON; raise SendError unless HTTP 2xx with a JSON object whose errcode is 0."""
     try:
         resp = requests.post(url, json=payload, timeout=timeout)
     except requests.Timeout:
-        raise SendError(f"timeout after {timeout:g} s") from None
+        raise SendError(f"timeout after {timeout:g} s", ambiguous=True) from None
     except requests.RequestException as exc:
-        raise SendError(f"connection error: {type(exc).__name__}") from None
+        raise SendError(f"connection error: {type(exc).__name__}", ambiguous=True) from None
     if resp.status_code >= 300:
         raise SendError(f"HTTP {resp.status_code}")
     try:
         result = resp.json()
     except ValueError:
-        return  # a 2xx without JSON: accepted
-    _check(result)
+        raise SendError(f"HTTP {resp.status_code} without JSON", ambiguous=True) from None
+    if not isinstance(result, dict) or "errcode" not in result:
+        raise SendError(f"HTTP {resp.status_code} without an errcode", ambiguous=True)
+    code = _errcode(result["errcode"])
+    if code is None:
+        raise SendError(f"HTTP {resp.status_code} with errcode {result['errcode']!r}"[:300], ambiguous=True)
+    if code != 0:
+        raise _refused(code, result)
 
 
 def send_response_url(url: str, payload: dict, timeout: float) -> None:
@@ -162,14 +213,16 @@ def _wechatpy_call(call) -> None:
     try:
         _check(call())
     except WeChatClientException as exc:
-        if exc.errcode is None:
+        code = _errcode(exc.errcode)
+        if code is None:
             status = getattr(exc.response, "status_code", None)
-            raise SendError(f"HTTP {status}" if status else "HTTP error") from None
-        raise SendError(f"errcode {exc.errcode}: {exc.errmsg}"[:300], 60.0 if exc.errcode == RATE_LIMITED else None) from None
+            raise SendError(f"HTTP {status}" if status else "HTTP error", ambiguous=not status) from None
+        raise SendError(f"errcode {code}: {exc.errmsg}"[:300], 60.0 if code == RATE_LIMITED else None,
+                        errcode=code) from None
     except requests.Timeout:
-        raise SendError("timeout") from None
+        raise SendError("timeout", ambiguous=True) from None
     except requests.RequestException as exc:
-        raise SendError(f"connection error: {type(exc).__name__}") from None
+        raise SendError(f"connection error: {type(exc).__name__}", ambiguous=True) from None
 
 
 def send_oa(client, openid: str, content: str) -> None:

@@ -153,7 +153,7 @@ _QUEUE_SCHEMA = (
         asker INTEGER,                      -- for answers: the asker it goes to
         chat TEXT NOT NULL DEFAULT '',      -- for reminders and alerts: the cadre group
         text TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending',  -- pending, sending (leased), delivered, failed
+        status TEXT NOT NULL DEFAULT 'pending',  -- pending, sending (leased), delivered, failed, superseded
         attempts INTEGER NOT NULL DEFAULT 0,
         next_at REAL NOT NULL,
         lease_token TEXT, lease_until REAL,
@@ -339,11 +339,53 @@ class QueueTx(Tx):
             (next_at, reason, outbox_id),
         )
 
-    def fail_now(self, outbox_id: int, error: str) -> None:
+    def fail_now(self, outbox_id: int, error: str, at: float) -> None:
+        """Failed for good (no route, too many attempts); recorded in the ticket's audit trail."""
         self.conn.execute(
             "UPDATE outbox SET status = 'failed', lease_token = NULL, lease_until = NULL, last_error = ? WHERE id = ?",
             (error, outbox_id),
         )
+        _audit_failed_delivery(self.conn, outbox_id, at, error)
+
+    def plan_failed(self, outbox_id: int, attempts: int, error: str, next_at: float) -> None:
+        """Planning the item raised (a bug or odd data): count an attempt and retry it later."""
+        self.conn.execute(
+            "UPDATE outbox SET status = 'pending', lease_token = NULL, lease_until = NULL, attempts = ?,"
+            " last_error = ?, next_at = ? WHERE id = ?",
+            (attempts, error, next_at, outbox_id),
+        )
+
+    def response_url_in_flight(self, asker_id: int, outbox_id: int, now: float) -> bool:
+        """Another item for this asker holds a lease on the response_url route (it may be sending on it now)."""
+        row = self.conn.execute(
+            "SELECT 1 FROM outbox WHERE asker = ? AND id != ? AND route = 'response_url'"
+            " AND status IN ('sending', 'superseded') AND lease_token IS NOT NULL AND lease_until >= ? LIMIT 1",
+            (asker_id, outbox_id, now),
+        ).fetchone()
+        return row is not None
+
+    def supersede(self, outbox_id: int, reason: str) -> None:
+        """One pending item that must not be sent any more."""
+        self.conn.execute(
+            "UPDATE outbox SET status = 'superseded', last_error = ?, lease_token = NULL, lease_until = NULL"
+            " WHERE id = ? AND status IN ('pending', 'sending')",
+            (reason, outbox_id),
+        )
+
+    def supersede_answers(self, ticket_id: int, reason: str) -> int:
+        """An earlier answer is withdrawn (the ticket was reopened): its undelivered items are never sent.
+
+        A leased item keeps its lease (its worker may be sending right now; it cannot renew the
+        lease for another part, and no other item for the asker uses the response_url meanwhile).
+        """
+        cur = self.conn.execute(
+            "UPDATE outbox SET status = 'superseded', last_error = ?,"
+            " lease_token = CASE WHEN status = 'sending' THEN lease_token END,"
+            " lease_until = CASE WHEN status = 'sending' THEN lease_until END"
+            " WHERE ticket = ? AND kind = 'answer' AND status IN ('pending', 'sending')",
+            (reason, ticket_id),
+        )
+        return cur.rowcount
 
     def add_attempt(self, outbox_id: int, attempt: int, part: int, route: str, target: str | None, at: float) -> int:
         cur = self.conn.execute(
@@ -351,6 +393,18 @@ class QueueTx(Tx):
             (outbox_id, attempt, part, route, target, at),
         )
         return cur.lastrowid
+
+
+def _audit_failed_delivery(conn: sqlite3.Connection, outbox_id: int, at: float, error: str) -> None:
+    row = conn.execute("SELECT ticket, kind, asker, chat, attempts FROM outbox WHERE id = ?", (outbox_id,)).fetchone()
+    if row is None or row["ticket"] is None:
+        return
+    detail = {"outbox": outbox_id, "kind": row["kind"], "asker": row["asker"], "chat": row["chat"] or None,
+              "attempts": row["attempts"], "error": error}
+    conn.execute(
+        "INSERT INTO audit (ticket, at, actor, action, detail) VALUES (?, ?, 'system', 'delivery_failed', ?)",
+        (row["ticket"], at, json.dumps(detail, ensure_ascii=False)),
+    )
 
 
 class QueueStore:
@@ -426,6 +480,50 @@ class QueueStore:
     def finish_attempt(self, attempt_id: int, at: float, ok: bool, error: str | None) -> None:
         self._write("UPDATE deliveries SET finished_at = ?, ok = ?, error = ? WHERE id = ?", (at, int(ok), error, attempt_id))
 
+    def renew_lease(self, outbox_id: int, token: str, until: float) -> bool:
+        """Extend a lease just before sending on it; False if it is no longer held (do not send)."""
+        return self._write(
+            "UPDATE outbox SET lease_until = ? WHERE id = ? AND lease_token = ? AND status = 'sending'",
+            (until, outbox_id, token),
+        ) == 1
+
+    def release_superseded(self, outbox_id: int, token: str) -> None:
+        """The holder of a superseded item's lease is done with it: the asker's response_url is free."""
+        self._write(
+            "UPDATE outbox SET lease_token = NULL, lease_until = NULL WHERE id = ? AND lease_token = ?"
+            " AND status = 'superseded'",
+            (outbox_id, token),
+        )
+
+    def failed_response_url_attempts(self, outbox_id: int, since: float) -> int:
+        """Attempts of this item on the response_url (since it was received) that went out and failed."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE outbox = ? AND route = 'response_url' AND ok = 0"
+            " AND started_at >= ? AND (error IS NULL OR error NOT LIKE 'not sent%')",
+            (outbox_id, since),
+        ).fetchone()
+        return row[0]
+
+    def failed_deliveries(self, ticket_ids: list[int]) -> dict[int, int]:
+        """Ticket id -> how many of its outbox items ended failed (only tickets that have some)."""
+        if not ticket_ids:
+            return {}
+        marks = ", ".join("?" for _ in ticket_ids)
+        rows = self.db.execute(
+            f"SELECT ticket, COUNT(*) FROM outbox WHERE status = 'failed' AND ticket IN ({marks}) GROUP BY ticket",
+            list(ticket_ids),
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def tickets_with_failed_deliveries(self, statuses: tuple[str, ...]) -> list[int]:
+        marks = ", ".join("?" for _ in statuses)
+        rows = self.db.execute(
+            f"SELECT DISTINCT t.id FROM tickets t JOIN outbox o ON o.ticket = t.id"
+            f" WHERE o.status = 'failed' AND t.status IN ({marks}) ORDER BY t.id",
+            list(statuses),
+        ).fetchall()
+        return [r[0] for r in rows]
+
     def part_sent(self, outbox_id: int, token: str, parts_done: int) -> bool:
         """Record a delivered part of a multi-part message; False if the lease was lost."""
         return self._write(
@@ -447,14 +545,22 @@ class QueueStore:
                 )
             return cur.rowcount == 1
 
-    def attempt_failed(self, outbox_id: int, token: str, error: str, next_at: float | None) -> bool:
-        """Back to pending until next_at, or failed for good when next_at is None."""
+    def attempt_failed(self, outbox_id: int, token: str, error: str, next_at: float | None,
+                       at: float | None = None) -> bool:
+        """Back to pending until next_at, or failed for good when next_at is None (with an audit row
+        on the ticket); False if the lease was lost (or the item superseded meanwhile)."""
         if next_at is None:
-            sql = ("UPDATE outbox SET status = 'failed', lease_token = NULL, lease_until = NULL, last_error = ?"
-                   " WHERE id = ? AND lease_token = ?")
-            return self._write(sql, (error, outbox_id, token)) == 1
+            with self.queue_transaction() as tx:
+                cur = tx.conn.execute(
+                    "UPDATE outbox SET status = 'failed', lease_token = NULL, lease_until = NULL, last_error = ?"
+                    " WHERE id = ? AND lease_token = ? AND status = 'sending'",
+                    (error, outbox_id, token),
+                )
+                if cur.rowcount == 1:
+                    _audit_failed_delivery(tx.conn, outbox_id, time.time() if at is None else at, error)
+                return cur.rowcount == 1
         sql = ("UPDATE outbox SET status = 'pending', lease_token = NULL, lease_until = NULL, last_error = ?,"
-               " next_at = ? WHERE id = ? AND lease_token = ?")
+               " next_at = ? WHERE id = ? AND lease_token = ? AND status = 'sending'")
         return self._write(sql, (error, next_at, outbox_id, token)) == 1
 
     def mark_response_url_used(self, asker_id: int, at: float) -> None:

@@ -16,7 +16,9 @@ class Endpoint:
     def __init__(self):
         self.lock = threading.Lock()
         self.requests: list[dict] = []  # every POST: path, query, body, outcome ("ok" or the failure)
-        self.script: deque = deque()  # failures for the next POSTs: ("http", status) | ("errcode", n) | ("slow", s)
+        # failures for the next POSTs: ("http", status) | ("errcode", n) | ("slow", s)
+        # | ("raw", status, body): that status with that body, JSON or not
+        self.script: deque = deque()
         self.always: tuple | None = None  # a failure for every POST until cleared
         endpoint = self
 
@@ -49,6 +51,13 @@ class Endpoint:
                     self._json(failure[1], {"error": "refused"})
                 elif failure[0] == "errcode":
                     self._json(200, {"errcode": failure[1], "errmsg": "scripted failure"})
+                elif failure[0] == "raw":
+                    payload = failure[2].encode() if isinstance(failure[2], str) else failure[2]
+                    self.send_response(failure[1])
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
                 elif failure[0] == "slow":
                     time.sleep(failure[1])
                     try:
@@ -67,7 +76,7 @@ class Endpoint:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def url(self, path: str) -> str:

@@ -23,7 +23,7 @@ def run_until_idle(deliverer, clock, seconds=120.0, step=0.5):
     end = clock.now + seconds
     while clock.now < end:
         deliverer.run_once()
-        if all(r["status"] in ("delivered", "failed") for r in deliverer.store.outbox_rows()):
+        if all(r["status"] in ("delivered", "failed", "superseded") for r in deliverer.store.outbox_rows()):
             return
         clock.now += step
 
@@ -32,27 +32,37 @@ def test_fails_twice_then_succeeds_delivered_once_to_each_asker(tmp_path, endpoi
     bot = Bot(tmp_path, endpoint)
     two_askers(bot, endpoint)
     bot.queue.answer(1, ANSWER, "张三")
-    endpoint.fail(("http", 503), ("http", 500))
+    endpoint.fail(("errcode", -1), ("slow", 1.0))  # system busy, then a timeout: both retried on the same URL
     deliverer = Deliverer(bot.store, bot.config, bot.clock)
     deliverer.run_once()
     rows = {r["asker"]: r for r in bot.store.outbox_rows(1)}
     failed = [r for r in rows.values() if r["status"] == "pending"]
     assert len(failed) == 2 and all(r["next_at"] - bot.clock.now <= 1.1 for r in failed)  # first retry within ~1 s
     run_until_idle(deliverer, bot.clock)
-    ok = endpoint.delivered("/resp/")
-    assert sorted(r["path"] for r in ok) == ["/resp/a", "/resp/b"]
+    ok = endpoint.delivered("/resp/") + endpoint.delivered("/cgi-bin/webhook/send")
+    assert len(ok) == 2
+    by_user = {}
     for r in ok:
-        user = "u1" if r["path"] == "/resp/a" else "u2"
-        assert r["body"]["msgtype"] == "markdown"
-        assert r["body"]["markdown"]["content"] == f"<@{user}> 您咨询的问题（工单 #1）答复如下：\n{ANSWER}"
-    assert len(endpoint.posts("/resp/")) == 4
+        if r["path"].startswith("/resp/"):
+            user = "u1" if r["path"] == "/resp/a" else "u2"
+            assert r["body"]["msgtype"] == "markdown"
+            assert r["body"]["markdown"]["content"] == f"<@{user}> 您咨询的问题（工单 #1）答复如下：\n{ANSWER}"
+        else:
+            (user,) = r["body"]["text"]["mentioned_list"]
+        by_user[user] = r
+    assert sorted(by_user) == ["u1", "u2"]
+    # The refused response_url (errcode) counts as used: that asker got the answer from the group robot.
+    refused = next(r for r in endpoint.posts("/resp/") if r["outcome"] == "errcode")
+    refused_user = "u1" if refused["path"] == "/resp/a" else "u2"
+    assert by_user[refused_user]["path"] == "/cgi-bin/webhook/send"
+    assert len(endpoint.posts("/resp/")) == 3  # the timed-out URL was tried once more
     rows = bot.store.outbox_rows(1)
-    assert all(r["status"] == "delivered" and r["route"] == "response_url" for r in rows)
-    assert sorted(r["attempts"] for r in rows) in ([1, 3], [2, 2])
+    assert all(r["status"] == "delivered" and r["attempts"] == 2 for r in rows)
     assert all(a["response_url_used_at"] for a in bot.store.ticket_with_askers(1)["askers"])
     attempts = bot.store.delivery_attempts(rows[0]["id"]) + bot.store.delivery_attempts(rows[1]["id"])
     assert sorted(bool(a["ok"]) for a in attempts) == [False, False, True, True]
-    assert {a["error"] for a in attempts if not a["ok"]} == {"HTTP 503", "HTTP 500"}
+    errors = sorted(a["error"] for a in attempts if not a["ok"])
+    assert errors[0].startswith("errcode -1") and errors[1].startswith("timeout")
 
 
 def test_errcode_and_timeout_are_retried(tmp_path, endpoint):
@@ -64,8 +74,11 @@ def test_errcode_and_timeout_are_retried(tmp_path, endpoint):
     run_until_idle(deliverer, bot.clock)
     (row,) = bot.store.outbox_rows(1)
     assert row["status"] == "delivered" and row["attempts"] == 3
-    errors = [a["error"] for a in bot.store.delivery_attempts(row["id"])]
+    attempts = bot.store.delivery_attempts(row["id"])
+    errors = [a["error"] for a in attempts]
     assert errors[0].startswith("errcode 60020") and errors[1].startswith("timeout") and errors[2] is None
+    # The refused response_url is not tried again: the robot's timeout is retried on the robot.
+    assert [a["route"] for a in attempts] == ["response_url", "robot", "robot"]
 
 
 def test_backoff_doubles_up_to_the_maximum(tmp_path):
@@ -169,8 +182,12 @@ def test_several_workers_never_send_one_item_twice(tmp_path, endpoint):
         for th in threads:
             th.join()
         clock.now += 5
-    paths = [r["path"] for r in endpoint.delivered("/resp/")]
-    assert sorted(paths) == sorted(f"/resp/{i}" for i in range(12))
+    # The response_urls refused (HTTP 500) are used up: those askers got the answer from the group robot.
+    got = [r["path"][len("/resp/"):] for r in endpoint.delivered("/resp/")]
+    got += [r["body"]["text"]["mentioned_list"][0][1:] for r in endpoint.delivered("/cgi-bin/webhook/send")]
+    assert sorted(got, key=int) == [str(i) for i in range(12)]
+    refused = [r for r in endpoint.posts("/resp/") if r["outcome"] != "ok"]
+    assert len(refused) >= 1 and len(endpoint.delivered("/cgi-bin/webhook/send")) == len(refused)
 
 
 def test_an_expired_lease_is_retried_and_the_late_holder_cannot_complete(tmp_path, endpoint):
@@ -190,7 +207,7 @@ def test_an_expired_lease_is_retried_and_the_late_holder_cannot_complete(tmp_pat
 def test_no_route_and_too_many_attempts_end_as_failed(tmp_path, endpoint):
     data = queue_config(tmp_path, endpoint)
     data["delivery"]["max_attempts"] = 2
-    data["robots"] = {}
+    data["robots"] = {"wrkA": "robot-a-key"}
     bot = Bot(tmp_path, data=data)
     bot.ask(UNKNOWN_Q, chat="wrkC", user="u1", response_url=endpoint.url("/resp/a"))
     bot.ask("仓库叉车年检找谁", chat="wrkC", user="u2", response_url=None)
@@ -199,8 +216,18 @@ def test_no_route_and_too_many_attempts_end_as_failed(tmp_path, endpoint):
     endpoint.set_always(("http", 500))
     run_until_idle(Deliverer(bot.store, bot.config, bot.clock), bot.clock)
     first, second = bot.store.outbox_rows()
-    assert first["status"] == "failed" and first["attempts"] == 2 and first["last_error"] == "response_url: HTTP 500"
+    # The response_url refused (HTTP 500): used up; no robot for wrkC: failed at once, not 40 times.
+    assert first["status"] == "failed" and first["attempts"] == 1 and "no robot webhook for chat wrkC" in first["last_error"]
+    assert first["last_error"].endswith("(last attempt: response_url: HTTP 500)")
     assert second["status"] == "failed" and second["attempts"] == 0 and "no robot webhook for chat wrkC" in second["last_error"]
+    assert len(endpoint.posts("/resp/")) == 1
+    # Too many attempts: a robot that keeps failing.
+    bot.ask("锅炉年检找谁呢", chat="wrkA", user="u3", response_url=None)
+    bot.queue.answer(3, ANSWER, "张三")
+    run_until_idle(Deliverer(bot.store, bot.config, bot.clock), bot.clock)
+    (third,) = bot.store.outbox_rows(3)
+    assert third["status"] == "failed" and third["attempts"] == 2 and third["last_error"] == "robot: HTTP 500"
+    assert [r["action"] for r in bot.store.audit_trail(3)][-1] == "delivery_failed"
 
 
 def test_one_to_one_askers_get_customer_service_and_app_messages(tmp_path, endpoint):
@@ -214,7 +241,7 @@ def test_one_to_one_askers_get_customer_service_and_app_messages(tmp_path, endpo
     bot.ask(UNKNOWN_Q, chat="", user="o_openid1", channel="wechat", response_url=None)
     bot.ask(UNKNOWN_Q, chat="", user="zhangsan", channel="wecom", response_url=None)
     bot.queue.answer(1, ANSWER, "张三")
-    endpoint.fail(("errcode", 45015))  # the OA refuses once (say, outside the 48-hour window)
+    endpoint.fail(("errcode", -1))  # the OA refuses once (system busy)
     run_until_idle(Deliverer(bot.store, bot.config, bot.clock), bot.clock)
     sent = {r["path"]: r for r in endpoint.delivered()}
     oa = sent["/cgi-bin/message/custom/send"]

@@ -326,21 +326,24 @@ def test_a_ticket_answered_in_time_is_never_alerted(tmp_path):
 
 # --- The cadre group: "#12 答复内容" ------------------------------------------------------
 
+GENERAL_CHAT = "wrkCadreGeneral"  # 综合协调组's cadre group (UNKNOWN_Q's team)
+
+
 def test_cadre_answers_in_the_cadre_group(tmp_path):
     bot = Bot(tmp_path)
     bot.ask(UNKNOWN_Q, chat="wrkA", user="u1")
     bot.ask(UNKNOWN_Q, chat="wrkB", user="u2")
-    reply = bot.ask("#1 叉车年检请联系区市场监管局特种设备科。", chat=CADRE_CHAT, user="cadre7", msg_id="c1")
+    reply = bot.ask("#1 叉车年检请联系区市场监管局特种设备科。", chat=GENERAL_CHAT, user="cadre7", msg_id="c1")
     assert reply.reply == "已答复工单 #1，将发送给 2 位企业联系人。"
     ticket = bot.queue.get(1)
     assert ticket.status == "answered" and ticket.answered_by == "cadre7"
     assert ticket.answer == "叉车年检请联系区市场监管局特种设备科。"
     # WeCom's retry of the cadre's message answers nothing twice.
-    assert bot.ask("#1 叉车年检请联系区市场监管局特种设备科。", chat=CADRE_CHAT, user="cadre7", msg_id="c1").reply == reply.reply
+    assert bot.ask("#1 叉车年检请联系区市场监管局特种设备科。", chat=GENERAL_CHAT, user="cadre7", msg_id="c1").reply == reply.reply
     assert len(bot.store.outbox_rows(1)) == 2
-    assert bot.ask("#1 再答一次", chat=CADRE_CHAT, user="cadre7").reply.startswith("工单 #1 已答复，不能答复")
-    assert bot.ask("#99 答复", chat=CADRE_CHAT, user="cadre7").reply == "没有找到工单 #99，请核对编号后再发送“#编号 答复内容”。"
-    assert bot.ask("＃1", chat=CADRE_CHAT, user="cadre7").reply.startswith("工单 #1（已答复，综合协调组")
+    assert bot.ask("#1 再答一次", chat=GENERAL_CHAT, user="cadre7").reply.startswith("工单 #1 已答复，不能答复")
+    assert bot.ask("#99 答复", chat=GENERAL_CHAT, user="cadre7").reply == "没有找到工单 #99，请核对编号后再发送“#编号 答复内容”。"
+    assert bot.ask("＃1", chat=GENERAL_CHAT, user="cadre7").reply.startswith("工单 #1（已答复，综合协调组")
     # Outside a cadre group "#1 …" is just a question.
     assert bot.ask("#1 这是什么", chat="wrkA", user="u9").kind != "ignore"
 
