@@ -41,10 +41,16 @@ KEY = base64.b64encode(hashlib.sha256(b"bench").digest()).decode().rstrip("=")
 APP_ID, CORP_ID = "wxbench000000000", "wwbench000000000"
 FALLBACK_FAQ = ROOT / "tests" / "server_support.py"  # its FAQ_YAML, when the bundled FAQ is absent
 
+# The default mix: mostly answered, three escalations (tickets) and a courtesy.
 QUESTIONS = [
     "复工需要准备哪些申请材料？", "复工申请要交什么材料", "口罩不够用去哪里采购", "员工返岗要做核酸吗",
     "企业复工复产有什么补贴", "小微企业贷款贴息怎么申请", "社保费可以缓缴吗", "食堂可以堂食吗",
     "外地员工返岗需要隔离几天", "我们厂区的污水排放许可证换证流程走到哪一步了", "谢谢", "您好，请问复工备案在哪里办",
+]
+# --answered: only questions the FAQ answers.
+ANSWERED = [
+    "复工需要准备哪些申请材料？", "复工申请要交什么材料", "口罩不够用去哪里采购", "小微企业贷款贴息怎么申请",
+    "食堂可以堂食吗", "外地员工返岗需要隔离几天", "您好，请问复工备案在哪里办", "厂区一天消毒几次",
 ]
 
 LUA_PLAIN = r"""
@@ -259,7 +265,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--python-client", action="store_true", help="use the Python load generator even if wrk is installed")
+    parser.add_argument("--answered", action="store_true", help="only questions the FAQ answers (no tickets)")
     args = parser.parse_args()
+    if args.answered:
+        QUESTIONS[:] = ANSWERED
     use_wrk = shutil.which("wrk") and not args.python_client
     tmp = Path(tempfile.mkdtemp(prefix="server-bench-"))
     proc, port = start_server(tmp, args.workers)
