@@ -39,9 +39,10 @@ class FaqConfig:
 class BotConfig:
     name: str = "防疫助手"
     # Bands over the matcher's confidence (0..1); see README "Matching".
-    answer_threshold: float = 0.7
+    answer_threshold: float = 0.65
     suggest_threshold: float = 0.6
     answer_margin: float = 0.1
+    answer_min_probability: float = 0.4
     max_suggestions: int = 3
 
 
@@ -377,6 +378,8 @@ def _validate(config: Config, where: str) -> None:
     bot = config.bot
     if not 0 <= bot.suggest_threshold <= bot.answer_threshold <= 1:
         raise ConfigError(f"{where}bot.suggest_threshold must be <= bot.answer_threshold, both within 0..1")
+    if not 0 <= bot.answer_min_probability <= 1:
+        raise ConfigError(f"{where}bot.answer_min_probability must be within 0..1")
     if not 1 <= bot.max_suggestions <= 10:
         raise ConfigError(f"{where}bot.max_suggestions must be between 1 and 10")
     if not 1 <= config.server.port <= 65535:

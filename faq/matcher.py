@@ -433,7 +433,14 @@ class Matcher:
         top = ranked[0]
         confidence = round(self.confidence(matrix, logits, probs), 4)
         margin = top.score - (ranked[1].score if len(ranked) > 1 else 0.0)
-        if confidence >= settings.answer_threshold and margin >= settings.answer_margin and not self._names_only_a_topic(analysis):
+        if (
+            confidence >= settings.answer_threshold
+            # The ranker itself must favour the entry over "none of them": the verifier, fitted mostly
+            # on answerable questions, can be sure of a first choice the ranker doubts.
+            and top.score >= settings.answer_min_probability
+            and margin >= settings.answer_margin
+            and not self._names_only_a_topic(analysis)
+        ):
             decision = Decision("answer", top.faq_id, confidence, shown)
         elif confidence >= settings.suggest_threshold and self._torn(ranked, analysis):
             close = [c for c in ranked if c.score >= SUGGEST_MIN_SHARE * top.score][: settings.max_suggestions]

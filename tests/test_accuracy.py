@@ -21,12 +21,12 @@ STARTER = ROOT / "faq" / "data" / "faq.yaml"
 # file, FAQ, floors: right (of answerable), wrong (of all, at most), out-of-scope escalated, courtesies ignored
 FLOORS = [
     ("eval_starter_dev.yaml", STARTER, 0.95, 0.03, 0.70, 0.95),
-    ("eval_starter_holdout.yaml", STARTER, 0.86, 0.03, 0.95, 0.95),
-    ("eval_other.yaml", DATA / "other_faq.yaml", 0.84, 0.02, 0.95, 0.95),
-    ("eval_third.yaml", DATA / "third_faq.yaml", 0.72, 0.02, 0.90, 0.95),
-    ("eval_fourth.yaml", DATA / "fourth_faq.yaml", 0.77, 0.02, 0.85, 0.95),
-    ("eval_fifth.yaml", DATA / "fifth_faq.yaml", 0.87, 0.05, 0.70, 0.95),
-    ("eval_sixth.yaml", DATA / "sixth_faq.yaml", 0.75, 0.08, 0.50, 0.95),
+    ("eval_starter_holdout.yaml", STARTER, 0.88, 0.03, 0.95, 0.95),
+    ("eval_other.yaml", DATA / "other_faq.yaml", 0.83, 0.01, 0.95, 0.95),
+    ("eval_third.yaml", DATA / "third_faq.yaml", 0.67, 0.01, 0.90, 0.95),
+    ("eval_fourth.yaml", DATA / "fourth_faq.yaml", 0.76, 0.03, 0.90, 0.95),
+    ("eval_fifth.yaml", DATA / "fifth_faq.yaml", 0.87, 0.06, 0.70, 0.95),
+    ("eval_sixth.yaml", DATA / "sixth_faq.yaml", 0.77, 0.09, 0.45, 0.95),
 ]
 
 

@@ -50,7 +50,7 @@ def test_thresholds_come_from_config(mini_faq):
     question = "消毒的次数有要求吗"
     score = Matcher(faq).decide(question).score
     assert 0.0 < score < 1.0
-    below = Matcher(faq, BotConfig(answer_threshold=score - 0.01, answer_margin=0.0, suggest_threshold=0.0))
+    below = Matcher(faq, BotConfig(answer_threshold=score - 0.01, answer_margin=0.0, answer_min_probability=0.0, suggest_threshold=0.0))
     assert below.decide(question).kind == "answer"
     above = Matcher(faq, BotConfig(answer_threshold=score + 0.01, suggest_threshold=score - 0.01))
     assert above.decide(question).kind != "answer"
