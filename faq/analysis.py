@@ -74,6 +74,8 @@ class Analyzer:
     def _concept(self, word: str) -> tuple[str | None, float]:
         cached = self._word_cache.get(word)
         if cached is None:
+            if len(self._word_cache) > 200_000:  # questions keep bringing new words: stay bounded
+                self._word_cache.clear()
             cached = self._word_cache[word] = self._classify(word)
         return cached
 
