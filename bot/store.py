@@ -647,6 +647,14 @@ class Store(QueueStore):
             return None
         return tx.find_decision(dedup_key)
 
+    def log_messages(self, rows: list[tuple[str, Message, Decision, float]]) -> None:
+        """Log several answered messages in one transaction (INSERT OR IGNORE: a retry logged first wins)."""
+        if not rows:
+            return
+        with self.transaction() as tx:
+            for dedup_key, message, decision, handled_ms in rows:
+                tx.log_message(dedup_key, message, decision, handled_ms)
+
     def find_decision(self, dedup_key: str) -> Decision | None:
         """Read-only retry check, without taking the write lock."""
         return Tx(self.db.conn).find_decision(dedup_key)

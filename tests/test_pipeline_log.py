@@ -1,0 +1,59 @@
+"""The message log under `serve`: answered messages are logged in batches, once each, retries included."""
+import threading
+
+from bot.config import Config, FaqConfig, StorageConfig
+from bot.model import Message
+from bot.pipeline import Pipeline
+from bot.store import Store
+from faq.live import LiveFaq
+
+
+def make_pipeline(tmp_path, mini_faq, batch_log=True):
+    config = Config(storage=StorageConfig(tmp_path / "bot.db"), faq=FaqConfig(mini_faq))
+    store = Store(config.storage.path).init()
+    return Pipeline(LiveFaq(mini_faq, config.bot).matcher, store, config, batch_log=batch_log), store
+
+
+def logged(store):
+    return store.db.execute("SELECT dedup_key, decision, faq_id FROM messages ORDER BY id").fetchall()
+
+
+def message(msg_id, text="厂区一天消毒几次"):
+    return Message("wechat", "", "o_user", text, msg_id, received_at=1.0)
+
+
+def test_retries_of_an_answer_get_the_same_reply_and_one_log_row(tmp_path, mini_faq):
+    pipeline, store = make_pipeline(tmp_path, mini_faq)
+    replies = {pipeline.handle(message("m1")).reply for _ in range(3)}
+    assert len(replies) == 1 and "消毒" in replies.pop()
+    pipeline.flush()
+    assert [tuple(r) for r in logged(store)] == [("wechat:m1", "answer", "disinfection.frequency")]
+
+
+def test_two_workers_log_a_retried_answer_once(tmp_path, mini_faq):
+    first, store = make_pipeline(tmp_path, mini_faq)
+    second, _ = make_pipeline(tmp_path, mini_faq)
+    assert first.handle(message("m2")).reply == second.handle(message("m2")).reply
+    first.flush()
+    second.flush()
+    assert len(logged(store)) == 1
+
+
+def test_rows_are_written_without_an_explicit_flush(tmp_path, mini_faq):
+    pipeline, store = make_pipeline(tmp_path, mini_faq)
+    for n in range(20):
+        pipeline.handle(message(f"b{n}"))
+    done = threading.Event()
+    for _ in range(100):  # the batcher writes within LOG_BATCH_SECONDS
+        if len(logged(store)) == 20:
+            done.set()
+            break
+        done.wait(0.02)
+    assert done.is_set()
+
+
+def test_escalations_are_committed_before_the_reply(tmp_path, mini_faq):
+    pipeline, store = make_pipeline(tmp_path, mini_faq)
+    decision = pipeline.handle(message("e1", "仓库叉车年检找哪个部门"))
+    assert decision.kind == "escalate"
+    assert [tuple(r)[:2] for r in logged(store)] == [("wechat:e1", "escalate")]  # no flush needed
