@@ -65,6 +65,7 @@ def strip_greetings(text: str) -> str:
     return _SPACES.sub(" ", _GREETING.sub(" ", text)).strip()
 
 
+@lru_cache(maxsize=8192)  # the same questions come again and again, through matcher and queue alike
 def normalize(text: str, bot_name: str = "") -> str:
     """The matcher's view of a message: cleaned, with greetings removed."""
     cleaned = clean(text, bot_name)
