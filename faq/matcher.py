@@ -54,6 +54,7 @@ FEATURES = (
     "coverage_gap",  # coverage minus the best other candidate's
 )
 DIRICHLET_MU = 8.0
+MIN_CONTENT_WEIGHT = 0.3  # below this a question says too little to match (one plain noun weighs ~0.5-1)
 SUGGEST_MIN_SHARE = 0.1  # a suggestion's ranker probability, at least this share of the best one's
 SUGGEST_RUNNER_UP = 0.15  # below the answer band, suggest only if the second entry is this probable
 
@@ -424,7 +425,9 @@ class Matcher:
         settings = self.settings
         analysis = self.analyze(text)
         scored = self._score(analysis)
-        if scored is None:
+        content = sum(w for c, w in analysis.weights.items() if not c.startswith("intent:"))
+        if scored is None or content < MIN_CONTENT_WEIGHT:
+            # Too little that carries meaning ("公司年会还办不办": 公司 and a lone 年) to judge by.
             return render_reply(Decision("escalate", score=0.0), self.faq)
         candidates_idx, matrix, logits, probs = scored
         order = np.argsort(-probs, kind="stable")

@@ -90,3 +90,9 @@ def test_large_faq_uses_the_index_and_finds_the_same_entry(mini_faq):
         filler.append(dataclasses.replace(faq.entries[1], id=f"filler.{n}", question=f"第{n}号仓库叉车年检", alternates=(), normalized=(f"第{n}号仓库叉车年检",)))
     big = dataclasses.replace(faq, entries=faq.entries + tuple(filler), by_id={**faq.by_id, **{e.id: e for e in filler}})
     assert Matcher(big).decide("厂区一天消毒几次").faq_id == "disinfection.frequency"
+
+
+def test_a_question_with_almost_no_content_is_escalated(matcher):
+    # 公司 (every FAQ is about companies) and a lone 年: nothing to match on, however an entry scores.
+    decision = matcher.decide("公司年会还办不办")
+    assert decision.kind == "escalate" and decision.faq_id is None
