@@ -262,13 +262,17 @@ def answer(config_path, ticket_id, text, by, faq_id, add_to_faq) -> None:
     click.echo(f"已答复工单 #{ticket.id}，将发送给 {len(ticket.askers)} 位企业联系人。")
     path = drafts.drafts_path(config)
     phrasings = [a.text for a in ticket.askers]
-    if faq_id:
-        draft = drafts.add_alternates(path, entry_id=faq_id, alternates=phrasings, ticket=ticket.id, by=by)
-        click.echo(f"提问说法已记为 FAQ {faq_id} 的备选问法草稿 #{draft}（run.py faq approve {draft}）。")
-    elif add_to_faq:
-        draft = drafts.add_entry(path, ticket=ticket.id, question=ticket.question, alternates=phrasings,
-                                 answer=ticket.answer, category=ticket.category, by=by)
-        click.echo(f"已写入 FAQ 草稿 #{draft}（run.py faq approve {draft}）。")
+    try:
+        if faq_id:
+            draft = drafts.add_alternates(path, entry_id=faq_id, alternates=phrasings, ticket=ticket.id, by=by)
+            click.echo(f"提问说法已记为 FAQ {faq_id} 的备选问法草稿 #{draft}（run.py faq approve {draft}）。")
+        elif add_to_faq:
+            draft = drafts.add_entry(path, ticket=ticket.id, question=ticket.question, alternates=phrasings,
+                                     answer=ticket.answer, category=ticket.category, by=by)
+            click.echo(f"已写入 FAQ 草稿 #{draft}（run.py faq approve {draft}）。")
+    except drafts.DraftError as exc:
+        # The answer is committed and queued for delivery; only the draft is missing.
+        raise click.ClickException(f"the answer was recorded, but no draft was written: {exc}") from None
 
 
 @queue.command("close")

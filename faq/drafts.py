@@ -62,7 +62,14 @@ def _atomic_write(path: Path, text: str) -> None:
 def _read(path: Path) -> dict:
     if not path.exists():
         return {"next_id": 1, "drafts": []}
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise DraftError(f"{where}: the drafts file is not valid YAML; fix or remove it") from None
+    if not isinstance(data, dict) or not isinstance(data.get("drafts", []), list):
+        raise DraftError(f"{path}: not a drafts file (expected next_id and a list of drafts)")
     data.setdefault("next_id", 1 + max((d["id"] for d in data.get("drafts", [])), default=0))
     data.setdefault("drafts", [])
     return data
@@ -139,8 +146,12 @@ def approve(drafts_file: Path, faq_path: Path, draft_id: int, *, entry_id: str |
         if draft is None:
             raise DraftError(f"no draft #{draft_id} in {drafts_file}")
         rt = _yaml()
-        text = faq_path.read_text(encoding="utf-8")
-        doc = rt.load(text)
+        try:
+            doc = rt.load(faq_path.read_text(encoding="utf-8"))
+        except Exception as exc:  # ruamel's errors have no common base worth naming here
+            raise DraftError(f"{faq_path}: cannot read the FAQ ({type(exc).__name__}); run faq check") from None
+        if not isinstance(doc, dict):
+            raise DraftError(f"{faq_path}: not an FAQ file; run faq check")
         known = {normalize(p) for e in doc.get("entries") or [] for p in [e.get("question", ""), *(e.get("alternates") or [])]}
         if draft["kind"] == "entry":
             done = _approve_entry(doc, draft, known, entry_id, category)

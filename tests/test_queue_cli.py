@@ -144,3 +144,24 @@ def test_approve_refuses_a_draft_the_loader_would_refuse(tmp_path):
     assert "equipment.forklift" in (tmp_path / "faq.yaml").read_text(encoding="utf-8")
     assert (tmp_path / "faq.yaml").read_text(encoding="utf-8").startswith(before)
     assert MINI_FAQ  # the fixture FAQ this test started from
+
+
+def test_a_broken_drafts_file_or_faq_gets_a_clear_message_and_loses_nothing(setup, tmp_path):
+    bot, config = setup
+    drafts = tmp_path / "drafts.yaml"
+    drafts.write_text("drafts: [unclosed\n", encoding="utf-8")
+    result = run(config, "queue", "answer", "1", "请联系区市场监管局。", "--by", "张三", "--add-to-faq", ok=False)
+    assert result.exit_code == 1
+    assert "the answer was recorded, but no draft was written" in result.output and f"{drafts}:" in result.output
+    assert bot.store.ticket_with_askers(1)["status"] == "answered"  # the answer itself is kept
+    assert drafts.read_text(encoding="utf-8") == "drafts: [unclosed\n"  # and the file is left as it was
+    refused = run(config, "faq", "approve", "1", ok=False)
+    assert refused.exit_code == 1 and "not valid YAML" in refused.output
+
+    drafts.unlink()
+    run(config, "queue", "answer", "2", "--faq", "supplies.shortage", "--by", "张三")
+    faq = tmp_path / "faq.yaml"
+    faq.write_text("- not\n- an FAQ\n", encoding="utf-8")
+    refused = run(config, "faq", "approve", "1", ok=False)
+    assert refused.exit_code == 1 and "not an FAQ file" in refused.output
+    assert json.loads(run(config, "faq", "drafts", "--json").output)[0]["kind"] == "alternates"  # draft kept
