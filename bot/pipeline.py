@@ -146,11 +146,7 @@ class Pipeline:
             if cached is not None:
                 self._cache.move_to_end(text)
         if cached is None:
-            cached = matcher.decide(text)
-            if cached.kind == "escalate" and _is_courtesy(text, self.config.bot.name):
-                cached = Decision("ignore", score=cached.score, candidates=cached.candidates)
-            if cached.kind == "ignore":
-                cached.reply = ""
+            cached = matcher.decide(text)  # courtesies come back as "ignore", never escalated
             with self._cache_lock:
                 if matcher is self._cache_matcher:
                     self._cache[text] = cached
@@ -198,9 +194,3 @@ class Pipeline:
 def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
-
-def _is_courtesy(text: str, bot_name: str) -> bool:
-    from faq.text import clean, is_courtesy
-
-    cleaned = clean(text, bot_name)
-    return not cleaned or is_courtesy(cleaned)

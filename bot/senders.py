@@ -105,14 +105,19 @@ def _refused(code: int, result: dict) -> SendError:
                      errcode=code)
 
 
+def _raise_for_errcode(result: dict, context: str) -> None:
+    """Refuse a result whose errcode is not 0 (one that is not a number is ambiguous)."""
+    code = _errcode(result["errcode"])
+    if code is None:
+        raise SendError(f"{context}errcode {result['errcode']!r}"[:300], ambiguous=True)
+    if code != 0:
+        raise _refused(code, result)
+
+
 def _check(result: object) -> None:
     """wechatpy results (which wechatpy has already checked): refuse a non-zero errcode."""
     if isinstance(result, dict) and result.get("errcode") not in (None, 0):
-        code = _errcode(result["errcode"])
-        if code is None:
-            raise SendError(f"unexpected errcode {result['errcode']!r}"[:300], ambiguous=True)
-        if code != 0:
-            raise _refused(code, result)
+        _raise_for_errcode(result, "unexpected ")
 
 
 def post_json(url: str, payload: dict, timeout: float) -> None:
@@ -131,11 +136,7 @@ def post_json(url: str, payload: dict, timeout: float) -> None:
         raise SendError(f"HTTP {resp.status_code} without JSON", ambiguous=True) from None
     if not isinstance(result, dict) or "errcode" not in result:
         raise SendError(f"HTTP {resp.status_code} without an errcode", ambiguous=True)
-    code = _errcode(result["errcode"])
-    if code is None:
-        raise SendError(f"HTTP {resp.status_code} with errcode {result['errcode']!r}"[:300], ambiguous=True)
-    if code != 0:
-        raise _refused(code, result)
+    _raise_for_errcode(result, f"HTTP {resp.status_code} with ")
 
 
 def send_response_url(url: str, payload: dict, timeout: float) -> None:
