@@ -28,10 +28,12 @@ CHANNELS = (wechat, wecom, wecom_bot)
 BENCH_ENV = "FUYI_BENCH_BARE"
 
 
-def create_app(config: Config, *, clock: Callable[[], float] | None = None, watch_faq: bool = False,
+def create_app(config: Config, *, clock: Callable[[], float] | None = None, serving: bool = False,
                background: bool = False) -> Flask:
     """Build the app: store, live FAQ, ticket queue, pipeline, and a blueprint per configured channel.
 
+    serving: running as a gunicorn worker: watch the FAQ file, checkpoint the WAL, and log answered
+    messages in batches (tests leave it off and see every log row at once).
     background: also start this process's delivery worker and deadline scanner (when
     delivery.in_server is true), as every gunicorn worker does.
     """
@@ -49,7 +51,7 @@ def create_app(config: Config, *, clock: Callable[[], float] | None = None, watc
     live.matcher().decide("复工复产需要什么材料")
     queue = TicketQueue(store, config, lambda: live.matcher().faq, clock)
     pipeline = Pipeline(live.matcher, store, config, escalate=queue.escalate, command=queue.cadre_command, clock=clock,
-                        batch_log=watch_faq)
+                        batch_log=serving)
     app.extensions["fuyi_queue"] = queue
     if background and config.delivery.in_server:
         workers = Background(store, config, queue, clock).start()
@@ -91,7 +93,7 @@ def create_app(config: Config, *, clock: Callable[[], float] | None = None, watc
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
-    if watch_faq:
+    if serving:
         FaqWatcher(live, config.faq.reload_seconds).start()
         Checkpointer(store).start()
     return app
@@ -187,7 +189,7 @@ def run_gunicorn(config: Config) -> None:
         def load(self) -> Flask:
             # Runs in each worker after the fork (no preload): own SQLite connection, own
             # FAQ and own watcher thread.
-            app = create_app(config, watch_faq=True, background=True)
+            app = create_app(config, serving=True, background=True)
             # The FAQ index and jieba's dictionary are millions of long-lived objects; move
             # them out of the collector's sight, or every full collection walks them all.
             gc.freeze()
