@@ -126,7 +126,7 @@ def faq_eval(config_path, faq_path, misses, questions):
 
         python run.py faq eval tests/data/eval_starter_dev.yaml --misses
     """
-    from faq.evaluation import evaluate, load_labelled
+    from faq.evaluation import LabelledError, evaluate, load_labelled
     from faq.matcher import Matcher
 
     config = get_config(config_path)
@@ -135,7 +135,11 @@ def faq_eval(config_path, faq_path, misses, questions):
         matcher = Matcher(load_faq(path), config.bot)
     except FaqError as exc:
         raise click.ClickException(f"the FAQ has errors:\n{exc}") from None
-    report = evaluate(matcher, load_labelled(questions))
+    try:
+        labelled = load_labelled(questions)
+    except LabelledError as exc:
+        raise click.ClickException(str(exc)) from None
+    report = evaluate(matcher, labelled)
     if misses:
         for item, decision in report.misses:
             got = ",".join(f"{c.faq_id}:{c.score:.2f}" for c in decision.candidates[:3])

@@ -59,10 +59,26 @@ class Report:
         )
 
 
+class LabelledError(Exception):
+    """A labelled question file that cannot be read; the message says where."""
+
+
 def load_labelled(path: str | Path) -> list[Labelled]:
     """Read `questions: [{q: ..., expect: ...}, ...]`."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    return [Labelled(str(item["q"]), str(item["expect"])) for item in data["questions"]]
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise LabelledError(f"{path}:{mark.line + 1 if mark else 1}: not valid YAML") from None
+    items = data.get("questions") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise LabelledError(f"{path}: expected `questions:` with a list of {{q: ..., expect: ...}}")
+    labelled = []
+    for number, item in enumerate(items, 1):
+        if not isinstance(item, dict) or "q" not in item or "expect" not in item:
+            raise LabelledError(f"{path}: question {number} needs both q and expect")
+        labelled.append(Labelled(str(item["q"]), str(item["expect"])))
+    return labelled
 
 
 def evaluate(matcher, questions: list[Labelled]) -> Report:

@@ -83,3 +83,14 @@ def test_faq_eval_reports_the_rates(tmp_path, mini_faq):
     result = run("faq", "eval", "--faq", str(mini_faq), str(questions))
     assert result.exit_code == 0
     assert "3 questions: right 1/1 (100.0%), wrong 0/3 (0.0%)" in result.output
+
+
+def test_faq_eval_names_what_is_wrong_with_a_question_file(tmp_path, mini_faq):
+    missing = tmp_path / "missing.yaml"
+    missing.write_text("questions:\n  - {q: 你好}\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["faq", "eval", "--faq", str(mini_faq), str(missing)])
+    assert result.exit_code == 1 and "question 1 needs both q and expect" in result.output
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("questions: [unclosed\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["faq", "eval", "--faq", str(mini_faq), str(broken)])
+    assert result.exit_code == 1 and f"{broken}:" in result.output and "not valid YAML" in result.output
