@@ -47,11 +47,17 @@ QUESTIONS = [
     "企业复工复产有什么补贴", "小微企业贷款贴息怎么申请", "社保费可以缓缴吗", "食堂可以堂食吗",
     "外地员工返岗需要隔离几天", "我们厂区的污水排放许可证换证流程走到哪一步了", "谢谢", "您好，请问复工备案在哪里办",
 ]
-# --answered: only questions the FAQ answers.
+# --mix answered: only questions the FAQ answers.
 ANSWERED = [
     "复工需要准备哪些申请材料？", "复工申请要交什么材料", "口罩不够用去哪里采购", "小微企业贷款贴息怎么申请",
     "食堂可以堂食吗", "外地员工返岗需要隔离几天", "您好，请问复工备案在哪里办", "厂区一天消毒几次",
 ]
+# --mix escalations: only questions the FAQ cannot answer; each opens or joins a ticket.
+ESCALATIONS = [
+    "我们厂区的污水排放许可证换证流程走到哪一步了", "员工返岗要做核酸吗", "我们公司的商标被人抢注了怎么办",
+    "厂里的叉车年检过期了还能用吗", "我们公司的出口退税什么时候能到账", "园区的路灯坏了找谁修",
+]
+MIXES = {"default": QUESTIONS, "answered": ANSWERED, "escalations": ESCALATIONS}
 
 LUA_PLAIN = r"""
 -- Plaintext Official Account posts: the signature covers token, timestamp and nonce only,
@@ -62,7 +68,7 @@ local query = "QUERY"
 function request()
   n = n + 1
   local q = questions[(n % #questions) + 1]
-  local body = "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[o_bench" .. (n % 50) ..
+  local body = "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[o_bench" .. USER ..
     "]]></FromUserName><CreateTime>1</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[" .. q ..
     "]]></Content><MsgId>" .. n .. "</MsgId></xml>"
   return wrk.format("POST", "/wechat?" .. query, {["Content-Type"] = "text/xml"}, body)
@@ -155,6 +161,13 @@ encoding_aes_key = "{KEY}"
     return proc, port
 
 
+USERS = 50
+
+
+def asker(round_: int, i: int) -> str:
+    return f"user{i % USERS}" if USERS else f"user{round_}-{i}"
+
+
 def make_pool(tmp: Path, channel: str, count: int, round_: int) -> tuple[Path, str]:
     """Pre-signed, pre-encrypted requests, one per line; message ids unique across rounds."""
     now = int(time.time())
@@ -163,9 +176,9 @@ def make_pool(tmp: Path, channel: str, count: int, round_: int) -> tuple[Path, s
     for i in range(count):
         q = QUESTIONS[i % len(QUESTIONS)]
         if channel == "wecom":
-            req = wc.text(f"user{i % 50}", q, f"b{round_}-{i}", now)
+            req = wc.text(asker(round_, i), q, f"b{round_}-{i}", now)
         else:
-            req = rb.text(f"user{i % 50}", f"@{BOT_NAME} {q}", f"b{round_}-{i}", now)
+            req = rb.text(asker(round_, i), f"@{BOT_NAME} {q}", f"b{round_}-{i}", now)
         lines.append(f"{req.url}\t{req.body.decode()}")
     path = tmp / f"{channel}-{round_}.pool"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -182,7 +195,7 @@ def lua_for(tmp: Path, channel: str, pool_size: int, round_: int = 0) -> Path:
         query = urlencode({"signature": sha1_signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce})
         questions = ", ".join(json.dumps(q, ensure_ascii=False) for q in QUESTIONS)
         script = LUA_PLAIN.replace("{QUESTIONS}", "{" + questions + "}").replace("QUERY", query)
-        script = script.replace("ROUND", str(round_))
+        script = script.replace("ROUND", str(round_)).replace("USER", f"(n % {USERS})" if USERS else "n")
         if channel == "bare":
             # The baseline gets the very same requests (query, body) and only reads them: the
             # difference is what the bot does with a message, not the size of what it is sent.
@@ -265,10 +278,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--python-client", action="store_true", help="use the Python load generator even if wrk is installed")
-    parser.add_argument("--answered", action="store_true", help="only questions the FAQ answers (no tickets)")
+    parser.add_argument("--mix", choices=sorted(MIXES), default="default",
+                        help="default: 3 of 12 questions escalate; answered: none do; escalations: all do")
+    parser.add_argument("--users", type=int, default=50, help="distinct askers (0: every message a new asker)")
     args = parser.parse_args()
-    if args.answered:
-        QUESTIONS[:] = ANSWERED
+    QUESTIONS[:] = list(MIXES[args.mix])
+    global USERS
+    USERS = args.users
     use_wrk = shutil.which("wrk") and not args.python_client
     tmp = Path(tempfile.mkdtemp(prefix="server-bench-"))
     proc, port = start_server(tmp, args.workers)

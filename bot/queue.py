@@ -30,6 +30,9 @@ TRANSITIONS = {
     "close": ("open", "claimed", "answered"),
     "reopen": ("answered", "closed"),
 }
+# Exact repeats merge through an index however many tickets are open; near repeats are looked
+# for among the newest open tickets only, so an escalation costs the same on a busy day.
+FUZZY_MERGE_CANDIDATES = 500
 STATUS_NAMES = {"open": "待处理", "claimed": "已认领", "answered": "已答复", "closed": "已关闭"}
 
 NEW_ACK = "已转人工：工单 #{id}，{team}将于{due} 前答复。"
@@ -98,22 +101,21 @@ class TicketQueue:
             "response_url": message.response_url, "response_url_at": now if message.response_url else None,
             "asked_at": now,
         }
-        similar = self.similar_ticket(qtx, normalized, now)
-        if similar is not None:
-            ticket = qtx.ticket(similar)
-            same = qtx.find_asker(similar, asker["channel"], asker["chat"], asker["user"])
+        ticket = self.similar_ticket(qtx, normalized, now)
+        if ticket is not None:
+            same = qtx.find_asker(ticket["id"], asker["channel"], asker["chat"], asker["user"])
             if same is not None:
                 # The same person asking again: one answer for them, through the freshest response_url.
                 if message.response_url:
                     qtx.update_asker(same["id"], response_url=message.response_url, response_url_at=now,
                                      response_url_used_at=None, msg_id=message.msg_id)
-                qtx.audit(similar, now, _who(message), "asked_again", {"asker": same["id"], "text": question})
+                qtx.audit(ticket["id"], now, _who(message), "asked_again", {"asker": same["id"], "text": question})
                 template = AGAIN_ACK
             else:
-                asker_id = qtx.add_asker(ticket=similar, **asker)
-                qtx.audit(similar, now, _who(message), "joined", {"asker": asker_id, "text": question})
+                # The asker row is the record of joining (audit_trail shows it): a burst of the
+                # same question writes one row per asker and leaves the ticket row alone.
+                qtx.add_asker(ticket=ticket["id"], **asker)
                 template = JOIN_ACK
-            qtx.update_ticket(similar, updated_at=now)
         else:
             route = self.route(normalized, decision)
             due = deadlines.due_at(self.config.queue.deadline_for(route.team), now, self.tz)
@@ -124,15 +126,15 @@ class TicketQueue:
             asker_id = qtx.add_asker(ticket=ticket_id, **asker)
             qtx.audit(ticket_id, now, _who(message), "opened",
                       {"team": route.team, "route": route.how, "due_at": due, "asker": asker_id})
-            ticket = qtx.ticket(ticket_id)
+            ticket = {"id": ticket_id, "team": route.team, "due_at": due}
             template = NEW_ACK
         decision.ticket = ticket["id"]
         decision.reply = template.format(id=ticket["id"], team=ticket["team"],
                                          due=deadlines.describe_due(ticket["due_at"], now, self.tz))
         return decision
 
-    def similar_ticket(self, qtx: QueueTx, normalized: str, now: float) -> int | None:
-        """The open or claimed ticket (of the merge window) asking the same thing, if any."""
+    def similar_ticket(self, qtx: QueueTx, normalized: str, now: float) -> dict | None:
+        """The open or claimed ticket (of the merge window) asking the same thing, if any: its id, team and due_at."""
         settings = self.config.queue
         key = normalized.replace(" ", "")
         if not key:
@@ -141,15 +143,15 @@ class TicketQueue:
         exact = qtx.active_ticket_with_text(normalized, since)
         if exact is not None:
             return exact
-        rows = qtx.active_texts_since(since)
+        rows = qtx.recent_active_texts(since, FUZZY_MERGE_CANDIDATES)
         if not rows:
             return None
-        # One C call over all open tickets' texts; a tie goes to the oldest ticket.
+        # One C call over the candidates' texts; a tie goes to the oldest ticket.
         found = process.extractOne(
-            key, [text.replace(" ", "") for _, text in rows], scorer=fuzz.ratio,
+            key, [row["normalized"].replace(" ", "") for row in rows], scorer=fuzz.ratio,
             score_cutoff=settings.merge_similarity * 100,
         )
-        return rows[found[2]][0] if found else None
+        return dict(rows[found[2]]) if found else None
 
     def route(self, normalized: str, decision: Decision | None) -> Route:
         """The FAQ category's team when the question came close to an entry; else keyword rules; else the default."""
