@@ -242,7 +242,7 @@ class QueueTx(Tx):
         """id, normalized, team, due_at of the `limit` newest open and claimed tickets since `since`, oldest first."""
         rows = self.conn.execute(
             "SELECT id, normalized, team, due_at FROM tickets WHERE status IN ('open', 'claimed') AND created_at >= ?"
-            " ORDER BY created_at DESC LIMIT ?",
+            " ORDER BY created_at DESC, id DESC LIMIT ?",
             (since, limit),
         ).fetchall()
         return rows[::-1]

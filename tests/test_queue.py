@@ -107,6 +107,43 @@ def test_escalation_opens_a_ticket_and_acknowledges_with_number_team_and_due(tmp
     assert bot.store.messages()[0]["ticket"] == 1
 
 
+def test_exact_repeat_joins_even_when_many_newer_tickets_are_open(tmp_path, monkeypatch):
+    monkeypatch.setattr("bot.queue.FUZZY_MERGE_CANDIDATES", 3)
+    bot = Bot(tmp_path)
+    bot.ask("我们厂区的污水排放许可证换证流程走到哪一步了", user="u1")
+    for n, other in enumerate(["仓库叉车要年检吗", "园区路灯坏了找谁修", "商标被抢注了怎么办", "出口退税何时到账"]):
+        bot.ask(other, user=f"o{n}")
+    assert len(bot.tickets()) == 5
+    # Beyond the newest three: the exact text still merges (by index), a near repeat opens its own ticket.
+    assert bot.ask("我们厂区的污水排放许可证换证流程走到哪一步了？", user="u2").ticket == 1
+    near = "我们厂区的污水排放许可证续证流程走到哪一步了"
+    assert bot.ask(near, user="u3").ticket == 6
+    monkeypatch.setattr("bot.queue.FUZZY_MERGE_CANDIDATES", 500)
+    assert bot.ask(near + "呀", user="u4").ticket in (1, 6)  # within reach again: it merges
+
+
+def test_asker_lookup_is_an_index_search_not_a_scan(tmp_path):
+    bot = Bot(tmp_path)
+    bot.ask(UNKNOWN_Q)
+    plan = bot.store.db.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM askers WHERE ticket = 1 AND user = 'u' AND channel = 'c' AND chat = 'x'"
+    ).fetchall()
+    assert "USING INDEX askers_ticket_user (ticket=? AND user=? AND channel=? AND chat=?)" in " ".join(r[-1] for r in plan)
+
+
+def test_audit_trail_interleaves_joins_with_actions_in_time_order(tmp_path):
+    bot = Bot(tmp_path)
+    bot.ask(UNKNOWN_Q, user="u1")
+    bot.clock.now += 60
+    bot.queue.claim(1, "王干部")
+    bot.clock.now += 60
+    bot.ask(UNKNOWN_Q, chat="wrkB", user="u2")
+    trail = bot.store.audit_trail(1)
+    assert [(r["action"], r["actor"]) for r in trail] == [
+        ("opened", "wecom_bot:u1"), ("claimed", "王干部"), ("joined", "wecom_bot:u2")]
+    assert json.loads(trail[2]["detail"])["text"] == UNKNOWN_Q
+
+
 def test_after_five_pm_the_ack_says_tomorrow(tmp_path):
     bot = Bot(tmp_path, clock=Clock(at(21, 17, 30)))
     assert bot.ask(UNKNOWN_Q).reply == "已转人工：工单 #1，综合协调组将于明天 10:00 前答复。"
