@@ -13,7 +13,7 @@ from bot.deadlines import describe_due, due_at, zone
 from bot.model import Candidate, Decision, Message
 from bot.queue import QueueError
 from bot.server import create_app
-from bot.store import Store
+from bot.store import RECENT_ACTIVE_TEXTS, Store
 from conftest import MINI_FAQ
 from endpoint import Endpoint
 
@@ -122,13 +122,15 @@ def test_exact_repeat_joins_even_when_many_newer_tickets_are_open(tmp_path, monk
     assert bot.ask(near + "呀", user="u4").ticket in (1, 6)  # within reach again: it merges
 
 
-def test_asker_lookup_is_an_index_search_not_a_scan(tmp_path):
+def test_merge_lookups_are_index_searches_not_scans(tmp_path):
     bot = Bot(tmp_path)
     bot.ask(UNKNOWN_Q)
     plan = bot.store.db.execute(
         "EXPLAIN QUERY PLAN SELECT * FROM askers WHERE ticket = 1 AND user = 'u' AND channel = 'c' AND chat = 'x'"
     ).fetchall()
     assert "USING INDEX askers_ticket_user (ticket=? AND user=? AND channel=? AND chat=?)" in " ".join(r[-1] for r in plan)
+    plan = bot.store.db.execute("EXPLAIN QUERY PLAN " + RECENT_ACTIVE_TEXTS, (0, 500)).fetchall()
+    assert [r[-1] for r in plan] == ["SEARCH tickets USING INDEX tickets_active (created_at>?)"]  # no sort of them all
 
 
 def test_audit_trail_interleaves_joins_with_actions_in_time_order(tmp_path):
