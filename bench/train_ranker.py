@@ -45,6 +45,10 @@ SETS = {
     "fourth": (DATA / "fourth_faq.yaml", DATA / "eval_fourth.yaml"),
     "fifth": (DATA / "fifth_faq.yaml", DATA / "eval_fifth.yaml"),
     "sixth": (DATA / "sixth_faq.yaml", DATA / "eval_sixth.yaml"),
+    "logistics": (DATA / "logistics_faq.yaml", DATA / "eval_logistics.yaml"),
+    "subsidies": (DATA / "subsidies_faq.yaml", DATA / "eval_subsidies.yaml"),
+    "retail": (DATA / "retail_faq.yaml", DATA / "eval_retail.yaml"),
+    "factory": (DATA / "factory_faq.yaml", DATA / "eval_factory.yaml"),
 }
 L2 = 1.0
 OUT_OF_SCOPE_WEIGHT = 3.0  # a wrong answer costs more than a missed one

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import NamedTuple
 
 from faq import lexicon
@@ -10,6 +11,8 @@ from faq.text import Segmenter, load_synonym_file, normalize_term, pinyin_key, S
 INTENT_WEIGHT = 0.35
 FUNCTION_CHAR_FREQUENCY = 150_000  # jieba counts: 着 188,584, 的 318,825; 里 77,054, 读 5,660
 SINGLE_CHAR_FACTOR = 0.5
+# "多久消毒一次" asks how often, not how long: 多久 ... 一次 split by the words in between.
+_HOW_OFTEN = re.compile("(多久|多长时间|隔多长|隔多久).{0,8}一[次回遍趟]")
 
 
 class Analysis(NamedTuple):
@@ -68,6 +71,14 @@ class Analyzer:
                     content.append(word)
             else:
                 weights[concept] = max(weights[concept], weight)
+        if "intent:duration" in weights and _HOW_OFTEN.search(text):
+            at = concepts.index("intent:duration")
+            weight, surface = weights.pop("intent:duration"), surfaces.pop("intent:duration")
+            if "intent:frequency" in weights:
+                del concepts[at]
+            else:
+                concepts[at] = "intent:frequency"
+                weights["intent:frequency"], surfaces["intent:frequency"] = weight, surface
         repaired = tuple(w for w in self.segmenter.cut(text) if w not in normalized) if text != normalized else ()
         return Analysis(text, tuple(concepts), weights, surfaces, "".join(content), repaired)
 

@@ -50,6 +50,9 @@ FEATURES = (
     "unknown_noun",  # the same for naming words no entry uses
     "char1_coverage",  # share of the question's characters (IDF) in the entry: 证 in 通行证, 车 in 货车
     "likelihood",  # query likelihood of the entry's words (Dirichlet-smoothed), against the whole FAQ
+    "intent_clash",  # 1 when question and entry both ask a kind of answer (how often, how long, who ...) and differ
+    "thin",  # 1 / the entry's phrasings: a lone question is thin evidence of how people ask
+    "answer_thin",  # answer_coverage x thin: for such an entry, its answer says more of what it covers
     "exclusive",  # covered weight, each word's weight shared among the candidates that have it
     "coverage_gap",  # coverage minus the best other candidate's
 )
@@ -150,6 +153,7 @@ class Matcher:
         self.entry_length: list[int] = []
         collection: dict[str, int] = {}
         self.entry_keywords: list[frozenset[str]] = []
+        self.entry_intents: list[frozenset[str]] = []
         self.entry_grams: list[frozenset[str]] = []
         self.answers: list[str] = []
         self.entry_texts: list[str] = []
@@ -186,6 +190,7 @@ class Matcher:
             for concept, n in counts.items():
                 collection[concept] = collection.get(concept, 0) + n
             self.entry_keywords.append(frozenset(keywords))
+            self.entry_intents.append(frozenset(c for c in share if c.startswith("intent:")))
             self.entry_grams.append(frozenset(grams))
             chars = frozenset("".join(grams))
             self.entry_chars.append(chars)
@@ -396,6 +401,9 @@ class Matcher:
             smoothed = (counts.get(concept, 0) + DIRICHLET_MU * background) / (length + DIRICHLET_MU)
             likelihood += weight * math.log(smoothed / background)
         keyword = 1.0 if self.entry_keywords[index] and not self.entry_keywords[index].isdisjoint(weights) else 0.0
+        intents = self.entry_intents[index]
+        clash = 1.0 if query.intents and intents and query.intents.isdisjoint(intents) else 0.0
+        thin = 1.0 / len(self.entry_phrasings[index])
         return [
             covered / total,
             vocab / total,
@@ -415,6 +423,9 @@ class Matcher:
             query.unknown_noun,
             char1_coverage,
             likelihood / total / 4.0,
+            clash,
+            thin,
+            thin * in_answer / total,
         ]
 
     def decide(self, text: str) -> Decision:
@@ -456,7 +467,7 @@ class Matcher:
 class _Query:
     """What every candidate is compared with, computed once per question."""
 
-    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders")
+    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents")
 
     def __init__(self, analysis: Analysis, matcher: Matcher):
         self.analysis = analysis
@@ -478,6 +489,7 @@ class _Query:
         self.nouns = frozenset(c for c in analysis.concepts if noun_like(analysis.surfaces[c]))
         self.unknown_noun = max((analysis.weights[c] for c in unknown if c in self.nouns), default=0.0)
         self.concept_set = frozenset(analysis.concepts)
+        self.intents = frozenset(c for c in analysis.concepts if c.startswith("intent:"))
         # Finds the question's word or one of its synonyms in an entry's text (None: nothing to find).
         self.finders = {c: matcher.finder(c, analysis.surfaces[c]) for c in analysis.concepts}
 
