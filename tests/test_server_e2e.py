@@ -200,9 +200,10 @@ def test_live_faq_edit_and_broken_edit(server):
         time.sleep(1.5)
         for i in range(4):
             n += 1
-            assert "金融办" in _answer(server, question, f"live-{n}")
+            reply = _answer(server, question, f"live-{n}")
+            assert "金融办" in reply, (broken[-40:], reply, server.get("/healthz")[1])
         health = json.loads(server.get("/healthz")[1])["faq"]
-        assert health["entries"] == 3
+        assert health["entries"] == 3, health
     log = (server.tmp_path / "server.log").read_text(encoding="utf-8")
     assert "faq.yaml:" in log and "duplicate id 'loan.subsidy'" in log
 
