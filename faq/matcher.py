@@ -57,6 +57,7 @@ FEATURES = (
     "coverage_gap",  # coverage minus the best other candidate's
 )
 DIRICHLET_MU = 8.0
+CONCEPT_SEPARATOR = "\x1f"
 MIN_CONTENT_WEIGHT = 0.3  # below this a question says too little to match (one plain noun weighs ~0.5-1)
 SUGGEST_MIN_SHARE = 0.1  # a suggestion's ranker probability, at least this share of the best one's
 SUGGEST_RUNNER_UP = 0.15  # below the answer band, suggest only if the second entry is this probable
@@ -154,6 +155,8 @@ class Matcher:
         collection: dict[str, int] = {}
         self.entry_keywords: list[frozenset[str]] = []
         self.entry_intents: list[frozenset[str]] = []
+        self.listed: dict[str, int] = {}  # a phrasing's concepts -> its entry (-1: shared by two)
+        listed = self.listed
         self.entry_grams: list[frozenset[str]] = []
         self.answers: list[str] = []
         self.entry_texts: list[str] = []
@@ -184,6 +187,12 @@ class Matcher:
                     share[concept] = 1.0
                     counts[concept] = counts.get(concept, 0) + 2  # an admin's keyword counts double
             self.entry_phrasings.append(own)
+            for p in own:
+                concepts = self.phrasings[p].analysis.concepts
+                if sum(not c.startswith("intent:") for c in concepts) >= 2:
+                    key = CONCEPT_SEPARATOR.join(concepts)
+                    # The same concepts under two entries name neither of them.
+                    listed[key] = index if listed.get(key, index) == index else -1
             self.entry_share.append(share)
             self.entry_counts.append(counts)
             self.entry_length.append(sum(counts.values()))
@@ -446,6 +455,12 @@ class Matcher:
         shown = ranked[: max(settings.max_suggestions, 2)]
         top = ranked[0]
         confidence = round(self.confidence(matrix, logits, probs), 4)
+        listed = self.listed.get(CONCEPT_SEPARATOR.join(analysis.concepts), -1)
+        if listed >= 0:
+            # Asked the way the FAQ lists it: the admin has said which answer that wants.
+            entry_id = self.entries[listed].id
+            shown = [c for c in ranked if c.faq_id == entry_id] + [c for c in shown if c.faq_id != entry_id]
+            return render_reply(Decision("answer", entry_id, 1.0, shown[: max(settings.max_suggestions, 2)]), self.faq)
         margin = top.score - (ranked[1].score if len(ranked) > 1 else 0.0)
         if (
             confidence >= settings.answer_threshold

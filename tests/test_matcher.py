@@ -96,3 +96,35 @@ def test_a_question_with_almost_no_content_is_escalated(matcher):
     # 公司 (every FAQ is about companies) and a lone 年: nothing to match on, however an entry scores.
     decision = matcher.decide("公司年会还办不办")
     assert decision.kind == "escalate" and decision.faq_id is None
+
+
+def test_a_listed_phrasing_asked_as_listed_gets_its_entry(tmp_path, mini_faq):
+    faq = load_faq(mini_faq)
+    # Bands nothing could reach by the models alone: only the listed phrasing is answered.
+    strict = Matcher(faq, BotConfig(answer_threshold=1.01, suggest_threshold=1.01))
+    decision = strict.decide("@防疫助手 您好，请问车间多久消毒一次？")
+    assert (decision.kind, decision.faq_id, decision.score) == ("answer", "disinfection.frequency", 1.0)
+    assert decision.candidates[0].faq_id == "disinfection.frequency"
+    assert strict.decide("车间多久喷一次消毒液").kind == "escalate"  # other words: the models decide
+
+
+def test_concepts_two_entries_list_name_neither(tmp_path):
+    from tests.conftest import write_faq
+
+    path = write_faq(tmp_path, """\
+        version: 1
+        categories:
+          - {id: c, name: 类别}
+        entries:
+          - id: a.one
+            category: c
+            question: 食堂消毒怎么做
+            answer: 甲。
+          - id: b.two
+            category: c
+            question: 食堂怎么做消毒
+            alternates: [食堂消毒怎么做呢]
+            answer: 乙。
+        """)
+    strict = Matcher(load_faq(path), BotConfig(answer_threshold=1.01, suggest_threshold=1.01))
+    assert strict.decide("食堂消毒怎么做").kind == "escalate"
