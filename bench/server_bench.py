@@ -43,7 +43,7 @@ FALLBACK_FAQ = ROOT / "tests" / "server_support.py"  # its FAQ_YAML, when the bu
 
 # The default mix: mostly answered, three escalations (tickets) and a courtesy.
 QUESTIONS = [
-    "复工需要准备哪些申请材料？", "复工申请要交什么材料", "口罩不够用去哪里采购", "员工返岗要做核酸吗",
+    "复工需要准备哪些申请材料？", "复工申请要交什么材料", "口罩不够用去哪里采购", "我们公司的商标被人抢注了怎么办",
     "企业复工复产有什么补贴", "小微企业贷款贴息怎么申请", "社保费可以缓缴吗", "食堂可以堂食吗",
     "外地员工返岗需要隔离几天", "我们厂区的污水排放许可证换证流程走到哪一步了", "谢谢", "您好，请问复工备案在哪里办",
 ]
@@ -331,7 +331,11 @@ def main() -> None:
 
     with sqlite3.connect(db) as conn:
         logged = conn.execute("SELECT count(*), count(DISTINCT dedup_key) FROM messages").fetchone()
-    print(f"message log: {logged[0]} rows, {logged[1]} distinct messages")
+        kinds = dict(conn.execute("SELECT decision, count(*) FROM messages GROUP BY decision").fetchall())
+        tickets = conn.execute("SELECT count(*), (SELECT count(*) FROM askers) FROM tickets").fetchone()
+    print(f"message log: {logged[0]} rows, {logged[1]} distinct messages; "
+          + ", ".join(f"{k} {n / logged[0]:.0%}" for k, n in sorted(kinds.items()))
+          + f"; {tickets[0]} tickets, {tickets[1]} askers")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
