@@ -40,6 +40,7 @@ class Decision:
     candidates: list[Candidate] = field(default_factory=list)
     reply: str = ""
     ticket: int | None = None
+    faq_version: str = ""  # the FAQ (faq.loader.Faq.version) the decision was made from
 
 
 TicketStatus = Literal["open", "claimed", "answered", "closed"]

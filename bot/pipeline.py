@@ -13,6 +13,7 @@ from bot import replies
 from bot.config import Config
 from bot.model import Decision, Message
 from bot.store import Store, Tx
+from faq.replies import answer_text
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,15 @@ class Pipeline:
         # attempt's row in _record, which wins.
         return self._record(message, self._decide(message.text), started)
 
+    def recorded(self, key: str) -> Decision | None:
+        """The Decision logged for a message key, its reply filled in (an answer's from the current FAQ)."""
+        decision = self.store.find_decision(key)
+        if decision is not None and decision.kind == "answer" and not decision.reply:
+            faq = getattr(self.matcher_source(), "faq", None)
+            if faq is not None and decision.faq_id in faq.by_id:
+                decision.reply = answer_text(faq, decision.faq_id)
+        return decision
+
     def handle_other(self, message: Message, reply: str) -> Decision:
         """Record a non-text message or event that gets a fixed reply (or none), once."""
         return self._record(message, Decision("ignore", reply=reply), time.perf_counter())
@@ -168,7 +178,8 @@ class Pipeline:
             return decision
         if decision.kind != "escalate":
             prior = self.store.record_once(key, message, decision, _ms_since(started))
-            return prior or decision
+            # An answer's row keeps no text (see Store): a retry gets the answer decided again.
+            return decision if prior is None or prior.kind == "answer" else prior
         # Escalation writes more than the log row (a ticket, next issue): one transaction
         # holding the write lock, so two workers racing on the same retry cannot both escalate.
         with self.store.transaction() as tx:

@@ -36,7 +36,8 @@ _MESSAGE_COLUMNS = {
     "faq_id": str,
     "score": float,
     "candidates": str,  # JSON [[faq_id, score], ...]
-    "reply": str,  # the whole reply; channels may split it for sending
+    "reply": str,  # the whole reply (NULL for an FAQ answer: the entry's answer in faq_version); channels may split it
+    "faq_version": str,  # which edit of the FAQ file decided (faq.loader.Faq.version)
     "ticket": int,
     "handled_ms": float,
 }
@@ -76,7 +77,9 @@ class Tx:
             message.received_at if message.response_url else None, message.received_at,
             decision.kind, decision.faq_id, decision.score,
             json.dumps([[c.faq_id, c.score] for c in decision.candidates]) if decision.candidates else "[]",
-            decision.reply, decision.ticket, round(handled_ms, 3),
+            # An answer's text is its entry's in that FAQ version: a kilobyte a message not written again.
+            None if decision.kind == "answer" else decision.reply, decision.faq_version or None,
+            decision.ticket, round(handled_ms, 3),
         )
         cur = self.conn.execute(_INSERT_MESSAGE, values)
         return cur.rowcount == 1
@@ -638,6 +641,12 @@ class Store(QueueStore):
         db.enable_wal()
         db["messages"].create(_MESSAGE_COLUMNS, pk="id", not_null={"dedup_key"}, if_not_exists=True)
         db["messages"].create_index(["dedup_key"], unique=True, if_not_exists=True)
+        if "faq_version" not in db["messages"].columns_dict:  # a database made before the column
+            try:
+                db.execute("ALTER TABLE messages ADD COLUMN faq_version TEXT")
+            except sqlite3.OperationalError as exc:  # another worker added it first
+                if "duplicate column" not in str(exc):
+                    raise
         # Escalations are listed from tickets now; this index only cost every escalation a page write.
         db.execute("DROP INDEX IF EXISTS messages_escalated")
         for statement in _QUEUE_SCHEMA:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import hashlib
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ class Faq:
     categories: dict[str, Category]
     synonyms: tuple[tuple[str, ...], ...] = ()
     path: str = ""
+    version: str = ""  # the first 12 hex digits of the file's SHA-256: which edit of the FAQ answered
     warnings: tuple[Problem, ...] = ()
     by_id: dict[str, Entry] = field(default_factory=dict)
 
@@ -238,6 +240,7 @@ def _parse(path: Path, today: dt.date) -> tuple[Faq | None, list[Problem]]:
         categories=categories,
         synonyms=tuple(synonyms),
         path=str(path),
+        version=hashlib.sha256(text.encode("utf-8")).hexdigest()[:12],
         warnings=tuple(p for p in check.problems if p.severity == "warning"),
         by_id={e.id: e for e in entries},
     )

@@ -11,6 +11,7 @@ SUGGEST_TAIL = "可以直接发送上面的问题查看答案；如果都不是�
 
 def render_reply(decision: Decision, faq: Faq) -> Decision:
     """Fill in decision.reply for an answer, a suggestion or an escalation."""
+    decision.faq_version = faq.version
     if decision.kind == "answer" and decision.faq_id in faq.by_id:
         decision.reply = answer_text(faq, decision.faq_id)
     elif decision.kind == "suggest":

@@ -73,7 +73,7 @@ def receive() -> Response:
     if msg_type == "stream":
         # WeCom polls an unfinished stream; ours finish in the first reply, so this only
         # happens after a lost response: resend what was recorded for that message.
-        prior = svc.store.find_decision(f"wecom_bot:{_str(data, 'stream', 'id')}")
+        prior = svc.pipeline.recorded(f"wecom_bot:{_str(data, 'stream', 'id')}")
         return _stream(_str(data, "stream", "id"), prior or Decision("ignore"), now)
 
     def message(text: str, mentioned: bool = True) -> Message:

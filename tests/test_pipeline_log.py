@@ -57,3 +57,26 @@ def test_escalations_are_committed_before_the_reply(tmp_path, mini_faq):
     decision = pipeline.handle(message("e1", "仓库叉车年检找哪个部门"))
     assert decision.kind == "escalate"
     assert [tuple(r)[:2] for r in logged(store)] == [("wechat:e1", "escalate")]  # no flush needed
+
+
+def test_an_answer_is_logged_by_entry_and_faq_version_and_a_retry_still_gets_its_text(tmp_path, mini_faq):
+    import hashlib
+
+    pipeline, store = make_pipeline(tmp_path, mini_faq, batch_log=False)
+    first = pipeline.handle(message("v1"))
+    escalated = pipeline.handle(message("v2", "仓库叉车年检找哪个部门"))
+    rows = store.db.execute("SELECT decision, reply, faq_version FROM messages ORDER BY id").fetchall()
+    version = hashlib.sha256(mini_faq.read_bytes()).hexdigest()[:12]
+    assert [tuple(r) for r in rows] == [("answer", None, version), ("escalate", escalated.reply, version)]
+    assert pipeline.handle(message("v1")).reply == first.reply and "消毒" in first.reply  # WeChat's retry
+    assert pipeline.recorded("wechat:v1").reply == first.reply  # a WeCom stream refresh
+
+
+def test_a_database_made_before_faq_version_gets_the_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE messages (id INTEGER PRIMARY KEY, dedup_key TEXT NOT NULL, decision TEXT, reply TEXT)")
+    store = Store(path).init()
+    assert "faq_version" in store.db["messages"].columns_dict
