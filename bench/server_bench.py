@@ -66,7 +66,7 @@ local n = ROUND * 10000000
 local questions = {QUESTIONS}
 local query = "QUERY"
 function request()
-  n = n + 1
+  n = n + STEP
   local q = questions[(n % #questions) + 1]
   local body = "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[o_bench" .. USER ..
     "]]></FromUserName><CreateTime>1</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[" .. q ..
@@ -162,6 +162,7 @@ encoding_aes_key = "{KEY}"
 
 
 USERS = 50
+RETRIES = False
 
 
 def asker(round_: int, i: int) -> str:
@@ -196,6 +197,7 @@ def lua_for(tmp: Path, channel: str, pool_size: int, round_: int = 0) -> Path:
         questions = ", ".join(json.dumps(q, ensure_ascii=False) for q in QUESTIONS)
         script = LUA_PLAIN.replace("{QUESTIONS}", "{" + questions + "}").replace("QUERY", query)
         script = script.replace("ROUND", str(round_)).replace("USER", f"(n % {USERS})" if USERS else "n")
+        script = script.replace("STEP", "0" if RETRIES else "1")
         if channel == "bare":
             # The baseline gets the very same requests (query, body) and only reads them: the
             # difference is what the bot does with a message, not the size of what it is sent.
@@ -281,10 +283,12 @@ def main() -> None:
     parser.add_argument("--mix", choices=sorted(MIXES), default="default",
                         help="default: 3 of 12 questions escalate; answered: none do; escalations: all do")
     parser.add_argument("--users", type=int, default=50, help="distinct askers (0: every message a new asker)")
+    parser.add_argument("--retries", action="store_true",
+                        help="plaintext: every request repeats one message (WeChat's retries), not a new one")
     args = parser.parse_args()
     QUESTIONS[:] = list(MIXES[args.mix])
-    global USERS
-    USERS = args.users
+    global USERS, RETRIES
+    USERS, RETRIES = args.users, args.retries
     use_wrk = shutil.which("wrk") and not args.python_client
     tmp = Path(tempfile.mkdtemp(prefix="server-bench-"))
     proc, port = start_server(tmp, args.workers)

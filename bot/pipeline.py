@@ -180,8 +180,12 @@ class Pipeline:
             prior = self.store.record_once(key, message, decision, _ms_since(started))
             # An answer's row keeps no text (see Store): a retry gets the answer decided again.
             return decision if prior is None or prior.kind == "answer" else prior
-        # Escalation writes more than the log row (a ticket, next issue): one transaction
-        # holding the write lock, so two workers racing on the same retry cannot both escalate.
+        # A retry of an escalation (WeChat retries after 5 s) is found without taking the write lock.
+        prior = self.store.find_decision(key)
+        if prior is not None:
+            return prior
+        # Escalation writes more than the log row (a ticket): one transaction holding the write
+        # lock, checked again inside, so two workers racing on the same retry cannot both escalate.
         with self.store.transaction() as tx:
             prior = tx.find_decision(key)
             if prior is not None:

@@ -80,3 +80,21 @@ def test_a_database_made_before_faq_version_gets_the_column(tmp_path):
         conn.execute("CREATE TABLE messages (id INTEGER PRIMARY KEY, dedup_key TEXT NOT NULL, decision TEXT, reply TEXT)")
     store = Store(path).init()
     assert "faq_version" in store.db["messages"].columns_dict
+
+
+def test_a_retried_escalation_is_answered_while_another_process_holds_the_write_lock(tmp_path, mini_faq):
+    import sqlite3
+    import time
+
+    pipeline, store = make_pipeline(tmp_path, mini_faq)
+    first = pipeline.handle(message("r1", "仓库叉车年检找哪个部门"))
+    assert first.kind == "escalate"
+    other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another worker in the middle of a write
+    try:
+        started = time.monotonic()
+        retry = pipeline.handle(message("r1", "仓库叉车年检找哪个部门"))
+        assert retry.reply == first.reply and time.monotonic() - started < 1.0  # no wait for the lock
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
