@@ -84,7 +84,6 @@ def test_a_database_made_before_faq_version_gets_the_column(tmp_path):
 
 def test_a_retried_escalation_is_answered_while_another_process_holds_the_write_lock(tmp_path, mini_faq):
     import sqlite3
-    import time
 
     pipeline, store = make_pipeline(tmp_path, mini_faq)
     first = pipeline.handle(message("r1", "仓库叉车年检找哪个部门"))
@@ -92,9 +91,8 @@ def test_a_retried_escalation_is_answered_while_another_process_holds_the_write_
     other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another worker in the middle of a write
     try:
-        started = time.monotonic()
-        retry = pipeline.handle(message("r1", "仓库叉车年检找哪个部门"))
-        assert retry.reply == first.reply and time.monotonic() - started < 1.0  # no wait for the lock
+        # Taking the lock would wait out the busy timeout and fail with "database is locked".
+        assert pipeline.handle(message("r1", "仓库叉车年检找哪个部门")).reply == first.reply
     finally:
         other.execute("ROLLBACK")
         other.close()
