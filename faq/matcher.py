@@ -21,6 +21,7 @@ from rapidfuzz import fuzz
 
 from bot.config import BotConfig
 from bot.model import Candidate, Decision
+from faq import lexicon
 from faq.analysis import Analysis, Analyzer
 from faq.loader import Entry, Faq, bulk_build
 from faq.replies import render_reply
@@ -58,6 +59,7 @@ FEATURES = (
 )
 DIRICHLET_MU = 8.0
 CONCEPT_SEPARATOR = "\x1f"
+INTENT_CONCEPTS = frozenset(lexicon.INTENTS.values())
 MIN_CONTENT_WEIGHT = 0.3  # below this a question says too little to match (one plain noun weighs ~0.5-1)
 SUGGEST_MIN_SHARE = 0.1  # a suggestion's ranker probability, at least this share of the best one's
 SUGGEST_RUNNER_UP = 0.15  # below the answer band, suggest only if the second entry is this probable
@@ -189,7 +191,7 @@ class Matcher:
             self.entry_phrasings.append(own)
             for p in own:
                 concepts = self.phrasings[p].analysis.concepts
-                if sum(not c.startswith("intent:") for c in concepts) >= 2:
+                if len(concepts) - len(INTENT_CONCEPTS.intersection(concepts)) >= 2:
                     key = CONCEPT_SEPARATOR.join(concepts)
                     # The same concepts under two entries name neither of them.
                     listed[key] = index if listed.get(key, index) == index else -1
@@ -199,7 +201,7 @@ class Matcher:
             for concept, n in counts.items():
                 collection[concept] = collection.get(concept, 0) + n
             self.entry_keywords.append(frozenset(keywords))
-            self.entry_intents.append(frozenset(c for c in share if c.startswith("intent:")))
+            self.entry_intents.append(INTENT_CONCEPTS.intersection(share))
             self.entry_grams.append(frozenset(grams))
             chars = frozenset("".join(grams))
             self.entry_chars.append(chars)
