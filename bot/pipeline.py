@@ -135,12 +135,22 @@ class Pipeline:
 
     def recorded(self, key: str) -> Decision | None:
         """The Decision logged for a message key, its reply filled in (an answer's from the current FAQ)."""
-        decision = self.store.find_decision(key)
-        if decision is not None and decision.kind == "answer" and not decision.reply:
-            faq = getattr(self.matcher_source(), "faq", None)
-            if faq is not None and decision.faq_id in faq.by_id:
-                decision.reply = answer_text(faq, decision.faq_id)
-        return decision
+        prior = self.store.find_decision(key)
+        return None if prior is None else self._as_sent(prior, None)
+
+    def _as_sent(self, prior: Decision, fresh: Decision | None) -> Decision:
+        """A logged Decision with its reply: an answer's row keeps only the entry (see Store.log_message).
+
+        Its text comes from the current FAQ. If the FAQ no longer has the entry, the bot says what
+        it would say now (`fresh`) when that needs no ticket, and otherwise asks for the question
+        again: a retry must not open a ticket its first attempt did not, nor claim one.
+        """
+        if prior.kind != "answer" or prior.reply:
+            return prior
+        faq = getattr(self.matcher_source(), "faq", None)
+        if faq is not None and prior.faq_id in faq.by_id:
+            return replace(prior, reply=answer_text(faq, prior.faq_id), faq_version=faq.version)
+        return fresh if fresh is not None and fresh.kind != "escalate" else replace(prior, reply=replies.ANSWER_CHANGED)
 
     def handle_other(self, message: Message, reply: str) -> Decision:
         """Record a non-text message or event that gets a fixed reply (or none), once."""
@@ -178,18 +188,17 @@ class Pipeline:
             return decision
         if decision.kind != "escalate":
             prior = self.store.record_once(key, message, decision, _ms_since(started))
-            # An answer's row keeps no text (see Store): a retry gets the answer decided again.
-            return decision if prior is None or prior.kind == "answer" else prior
+            return decision if prior is None else self._as_sent(prior, decision)
         # A retry of an escalation (WeChat retries after 5 s) is found without taking the write lock.
         prior = self.store.find_decision(key)
         if prior is not None:
-            return prior
+            return self._as_sent(prior, None)
         # Escalation writes more than the log row (a ticket): one transaction holding the write
         # lock, checked again inside, so two workers racing on the same retry cannot both escalate.
         with self.store.transaction() as tx:
             prior = tx.find_decision(key)
             if prior is not None:
-                return prior
+                return self._as_sent(prior, None)
             decision = self.escalate(message, decision, tx)
             tx.log_message(key, message, decision, _ms_since(started))
         return decision

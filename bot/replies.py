@@ -4,6 +4,8 @@ from __future__ import annotations
 # WeChat and WeCom cap a text message at 2,048 bytes of UTF-8.
 MAX_REPLY_BYTES = 2048
 
+# A retry whose first attempt was answered from an entry the FAQ has since dropped.
+ANSWER_CHANGED = "这个问题的答复刚刚更新了，请您再发一次问题。"
 ESCALATED = "您的问题已收到，我们已转给相关工作人员，会尽快答复您，请稍候。"
 WELCOME = "您好，欢迎关注！我是复工复产咨询助手，请直接输入您的问题，例如“复工需要准备哪些材料”。"
 TEXT_ONLY = "您好，目前我只能识别文字消息，请用文字描述您的问题，谢谢！"

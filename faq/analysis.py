@@ -12,7 +12,7 @@ INTENT_WEIGHT = 0.35
 FUNCTION_CHAR_FREQUENCY = 150_000  # jieba counts: 着 188,584, 的 318,825; 里 77,054, 读 5,660
 SINGLE_CHAR_FACTOR = 0.5
 # "多久消毒一次" asks how often, not how long: 多久 ... 一次 split by the words in between.
-_HOW_OFTEN = re.compile("(多久|多长时间|隔多长|隔多久).{0,8}一[次回遍趟]")
+_HOW_OFTEN = re.compile("(多久|多长时间|隔多长|隔多久)[^ ]{0,8}一[次回遍趟](?!性)")  # not across a comma, nor 一次性
 
 
 class Analysis(NamedTuple):

@@ -207,7 +207,8 @@ class _Checker:
 def _parse(path: Path, today: dt.date) -> tuple[Faq | None, list[Problem]]:
     check = _Checker(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text would
     except FileNotFoundError:
         check.error(1, "no such file")
         return None, check.problems
@@ -240,7 +241,7 @@ def _parse(path: Path, today: dt.date) -> tuple[Faq | None, list[Problem]]:
         categories=categories,
         synonyms=tuple(synonyms),
         path=str(path),
-        version=hashlib.sha256(text.encode("utf-8")).hexdigest()[:12],
+        version=hashlib.sha256(raw).hexdigest()[:12],  # of the bytes: what sha256sum says
         warnings=tuple(p for p in check.problems if p.severity == "warning"),
         by_id={e.id: e for e in entries},
     )

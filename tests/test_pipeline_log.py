@@ -96,3 +96,18 @@ def test_a_retried_escalation_is_answered_while_another_process_holds_the_write_
     finally:
         other.execute("ROLLBACK")
         other.close()
+
+
+def test_a_retried_answer_whose_entry_was_dropped_is_not_silent_and_opens_no_ticket(tmp_path, mini_faq):
+    config = Config(storage=StorageConfig(tmp_path / "bot.db"), faq=FaqConfig(mini_faq))
+    store = Store(config.storage.path).init()
+    live = LiveFaq(mini_faq, config.bot)
+    pipeline = Pipeline(live.matcher, store, config)
+    assert pipeline.handle(message("d1")).faq_id == "disinfection.frequency"
+    text = mini_faq.read_text(encoding="utf-8")
+    start = text.index("  - id: disinfection.frequency")
+    mini_faq.write_text(text[:start] + text[text.index("  - id: canteen", start):], encoding="utf-8")
+    assert live.reload()
+    retry = pipeline.handle(message("d1"))  # the question no longer matches anything: it would escalate
+    assert retry.reply and retry.ticket is None
+    assert store.escalations() == [] and len(logged(store)) == 1
