@@ -49,6 +49,9 @@ SETS = {
     "subsidies": (DATA / "subsidies_faq.yaml", DATA / "eval_subsidies.yaml"),
     "retail": (DATA / "retail_faq.yaml", DATA / "eval_retail.yaml"),
     "factory": (DATA / "factory_faq.yaml", DATA / "eval_factory.yaml"),
+    "construction": (DATA / "construction_faq.yaml", DATA / "eval_construction.yaml"),
+    "labor": (DATA / "labor_faq.yaml", DATA / "eval_labor.yaml"),
+    "trade": (DATA / "trade_faq.yaml", DATA / "eval_trade.yaml"),
 }
 L2 = 1.0
 OUT_OF_SCOPE_WEIGHT = 3.0  # a wrong answer costs more than a missed one
