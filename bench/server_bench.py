@@ -54,7 +54,7 @@ ANSWERED = [
 ]
 # --mix escalations: only questions the FAQ cannot answer; each opens or joins a ticket.
 ESCALATIONS = [
-    "我们厂区的污水排放许可证换证流程走到哪一步了", "员工返岗要做核酸吗", "我们公司的商标被人抢注了怎么办",
+    "我们厂区的污水排放许可证换证流程走到哪一步了", "我们的专利申请被驳回了怎么办", "我们公司的商标被人抢注了怎么办",
     "厂里的叉车年检过期了还能用吗", "我们公司的出口退税什么时候能到账", "园区的路灯坏了找谁修",
 ]
 MIXES = {"default": QUESTIONS, "answered": ANSWERED, "escalations": ESCALATIONS}
