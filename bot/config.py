@@ -106,7 +106,7 @@ class QueueConfig:
     default_team: str = "综合协调组"  # when neither the FAQ nor a keyword rule names a team
     merge_similarity: float = 0.85  # rapidfuzz ratio (0..1) of normalised texts to join an open ticket
     merge_window_hours: float = 24.0  # only tickets opened this recently are joined
-    route_min_score: float = 0.15  # top FAQ candidate at least this close: its category's team
+    route_min_score: float = 0.3  # top FAQ candidate at least this close: its category's team
     reminder_minutes_before: float = 60.0  # the cadre group is reminded this long before a deadline
     due_soon_minutes: float = 60.0  # `queue list` flags tickets due within this
     scan_seconds: float = 30.0  # how often each worker looks for reminders and alerts

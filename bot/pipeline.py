@@ -57,6 +57,7 @@ class LogBatcher:
     def __init__(self, store: Store):
         self.store = store
         self._rows: list[tuple] = []
+        self._waiting: dict[str, Decision] = {}  # key -> decision of the rows not yet written
         self._lock = threading.Lock()
         self._wake = threading.Event()
         threading.Thread(target=self._run, name="log-batcher", daemon=True).start()
@@ -65,7 +66,13 @@ class LogBatcher:
     def add(self, row: tuple) -> None:
         with self._lock:
             self._rows.append(row)
+            self._waiting.setdefault(row[0], row[2])
         self._wake.set()
+
+    def waiting(self, key: str) -> Decision | None:
+        """The decision of a message whose row is not written yet (a retry must meet it too)."""
+        with self._lock:
+            return self._waiting.get(key)
 
     def flush(self) -> None:
         with self._lock:
@@ -76,6 +83,10 @@ class LogBatcher:
             log.exception("could not write %d message log rows; will retry", len(rows))
             with self._lock:
                 self._rows[:0] = rows
+            return
+        with self._lock:
+            for row in rows:
+                self._waiting.pop(row[0], None)
 
     def _run(self) -> None:
         while True:
@@ -121,7 +132,7 @@ class Pipeline:
             self._log.flush()
 
     def handle(self, message: Message) -> Decision:
-        """Decide what to do with a text message; a retry gets the recorded Decision back unchanged."""
+        """Decide what to do with a text message; a retry gets its reply again, and is never escalated or logged twice."""
         started = time.perf_counter()
         run = self.command(message) if self.command is not None else None
         if run is not None:
@@ -129,8 +140,8 @@ class Pipeline:
         if message.is_group and not message.mentioned:
             # Group chatter not addressed to us: recorded, never answered.
             return self._record(message, Decision("ignore"), started)
-        # A retry is decided again (cheaply, from the cache) and then meets its first
-        # attempt's row in _record, which wins.
+        # A retry is decided again (cheaply, from the cache); an escalation or a command then meets
+        # its first attempt's row in _record, which wins (an answer is the same answer again).
         return self._record(message, self._decide(message.text), started)
 
     def recorded(self, key: str) -> Decision | None:
@@ -189,7 +200,11 @@ class Pipeline:
         if decision.kind != "escalate":
             prior = self.store.record_once(key, message, decision, _ms_since(started))
             return decision if prior is None else self._as_sent(prior, decision)
-        # A retry of an escalation (WeChat retries after 5 s) is found without taking the write lock.
+        # A retry of an escalation (WeChat retries after 5 s) is found without taking the write lock;
+        # so is a first attempt that was answered, whose row may still wait in the batch.
+        waiting = self._log.waiting(key) if self._log is not None else None
+        if waiting is not None:
+            return waiting
         prior = self.store.find_decision(key)
         if prior is not None:
             return self._as_sent(prior, None)

@@ -19,6 +19,7 @@ from bot import deadlines
 from bot.config import Config
 from bot.model import Asker, Decision, Message, Ticket
 from bot.store import QueueTx, Store, Tx
+from faq.text import normalize_term, segmenter
 
 log = logging.getLogger(__name__)
 
@@ -154,23 +155,19 @@ class TicketQueue:
         return dict(rows[found[2]]) if found else None
 
     def route(self, normalized: str, decision: Decision | None) -> Route:
-        """An admin's keyword rule first; else the category team of an FAQ entry the question came close to; else the default.
-
-        The rules are explicit ("包车" → 用工保障组); closeness to an entry the FAQ could not answer
-        with is only a hint.
-        """
+        """The FAQ category's team when the question came close to an entry; else keyword rules; else the default."""
         settings = self.config.queue
         faq = self.faq_source()
-        compact = normalized.replace(" ", "")
-        for rule in settings.routes:
-            for word in rule.keywords:
-                if _fold(word) in compact:
-                    return Route(rule.team, _category_of_team(faq, rule.team), f"keyword:{word}")
         if decision is not None and decision.candidates and faq is not None:
             top = max(decision.candidates, key=lambda c: c.score)
             team = faq.team_for(top.faq_id) if top.score >= settings.route_min_score else None
             if team:
                 return Route(team, faq.by_id[top.faq_id].category, f"faq:{top.faq_id}")
+        text, cuts = _word_boundaries(normalized)
+        for rule in settings.routes:
+            for keyword in rule.keywords:
+                if _has_word(text, cuts, normalize_term(keyword)):
+                    return Route(rule.team, _category_of_team(faq, rule.team), f"keyword:{keyword}")
         return Route(settings.default_team, _category_of_team(faq, settings.default_team), "default")
 
     # --- Transitions ----------------------------------------------------------------------------
@@ -384,10 +381,26 @@ def _category_of_team(faq, team: str) -> str | None:
     return next((c.id for c in faq.categories.values() if c.team == team), None)
 
 
-def _fold(word: str) -> str:
-    from faq.text import to_simplified
+def _word_boundaries(text: str) -> tuple[str, set[int]]:
+    """The text without spaces, and the positions between its words as the matcher cuts them."""
+    compact = normalize_term(text)
+    cuts, at = {0}, 0
+    for word in segmenter().cut(compact):
+        at += len(word)
+        cuts.add(at)
+    return compact, cuts
 
-    return to_simplified(word).replace(" ", "")
+
+def _has_word(text: str, cuts: set[int], keyword: str) -> bool:
+    """The keyword is in the text, not across two words: 资金 is in 流动资金, not in 工资|金额."""
+    start = text.find(keyword)
+    while keyword and start >= 0:
+        end = start + len(keyword)
+        whole_words = start in cuts and end in cuts
+        if whole_words or not any(start < cut < end for cut in cuts):
+            return True
+        start = text.find(keyword, start + 1)
+    return False
 
 
 def _who(message: Message) -> str:

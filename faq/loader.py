@@ -212,7 +212,11 @@ def _parse(path: Path, today: dt.date) -> tuple[Faq | None, list[Problem]]:
     except FileNotFoundError:
         check.error(1, "no such file")
         return None, check.problems
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        # Saved in another encoding (GBK, say): name the line with the first byte that is not UTF-8.
+        check.error(raw[: exc.start].count(b"\n") + 1, "not UTF-8 text; save the file as UTF-8")
+        return None, check.problems
+    except OSError as exc:
         check.error(1, f"cannot read the file: {exc}")
         return None, check.problems
     try:

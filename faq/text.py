@@ -80,7 +80,12 @@ def is_courtesy(cleaned: str) -> bool:
     return not rest or is_thanks(cleaned)
 
 
+# "多久都行", "什么时候都可以", "哪天都没关系": a question word that asks nothing.
+_ANY_IS_FINE = re.compile("(什么时候|什么时间|多久|多长时间|多长|何时|哪天|几点|几号|哪里|怎么)[^，,。.!！]{0,6}?都(行|可以|没问题|没关系|成|好|中|ok)")
+
+
 def _asks(compact: str) -> bool:
+    compact = _ANY_IS_FINE.sub("", compact)
     return any(marker in compact for marker in lexicon.QUESTION_MARKERS)
 
 

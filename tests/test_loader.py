@@ -101,3 +101,18 @@ def test_empty_and_missing_files(tmp_path):
 def test_numbers_as_text_are_accepted(tmp_path):
     faq, problems, _ = problems_of(tmp_path, MINI_FAQ.replace("answer: 错峰、分餐、同向就座。", "answer: 2"))
     assert faq is not None and faq.by_id["canteen.staggered-meals"].answer == "2"
+
+
+def test_a_file_saved_in_gbk_names_the_line_and_a_crlf_file_loads(tmp_path):
+    path = tmp_path / "gbk.yaml"
+    path.write_bytes(MINI_FAQ.encode("gbk"))
+    faq, problems = check_faq(path)
+    first_chinese = next(n for n, line in enumerate(MINI_FAQ.splitlines(), 1) if not line.isascii())
+    assert faq is None and [(p.line, p.message) for p in problems] == [(first_chinese, "not UTF-8 text; save the file as UTF-8")]
+    crlf = tmp_path / "crlf.yaml"
+    crlf.write_bytes(MINI_FAQ.replace("\n", "\r\n").encode("utf-8"))
+    import hashlib
+
+    loaded = load_faq(crlf)
+    assert len(loaded.entries) == 4 and "\r" not in loaded.entries[0].answer
+    assert loaded.version == hashlib.sha256(crlf.read_bytes()).hexdigest()[:12]  # what sha256sum prints

@@ -111,3 +111,21 @@ def test_a_retried_answer_whose_entry_was_dropped_is_not_silent_and_opens_no_tic
     retry = pipeline.handle(message("d1"))  # the question no longer matches anything: it would escalate
     assert retry.reply and retry.ticket is None
     assert store.escalations() == [] and len(logged(store)) == 1
+
+
+def test_a_retry_meets_its_first_attempts_answer_still_waiting_in_the_batch(tmp_path, mini_faq, monkeypatch):
+    monkeypatch.setattr("bot.pipeline.LOG_BATCH_SECONDS", 30.0)  # the first row stays unwritten
+    config = Config(storage=StorageConfig(tmp_path / "bot.db"), faq=FaqConfig(mini_faq))
+    store = Store(config.storage.path).init()
+    live = LiveFaq(mini_faq, config.bot)
+    pipeline = Pipeline(live.matcher, store, config, batch_log=True)
+    first = pipeline.handle(message("w1"))
+    assert first.kind == "answer" and logged(store) == []
+    text = mini_faq.read_text(encoding="utf-8")
+    start = text.index("  - id: disinfection.frequency")
+    mini_faq.write_text(text[:start] + text[text.index("  - id: canteen", start):], encoding="utf-8")
+    assert live.reload()  # the same question would now escalate
+    assert pipeline.handle(message("w1")) is first
+    assert store.tickets() == [] and store.escalations() == []
+    pipeline.flush()
+    assert [tuple(r) for r in logged(store)] == [("wechat:w1", "answer", "disinfection.frequency")]

@@ -205,39 +205,38 @@ def test_the_same_asker_again_is_not_a_second_asker_and_a_retry_is_not_either(tm
 
 # --- Routing -------------------------------------------------------------------------------
 
-def test_routing_keywords_then_faq_category_then_default(tmp_path):
+def test_routing_faq_category_then_keywords_then_default(tmp_path):
     bot = Bot(tmp_path)
     route = bot.queue.route
-    close = Decision("escalate", candidates=[Candidate("supplies.shortage", 0.2), Candidate("canteen.staggered-meals", 0.1)])
-    # An admin's keyword rule wins even over an entry the question came close to.
-    assert route("包车 接 员工", close).team == "用工保障组" and route("包车 接 员工", close).how == "keyword:包车"
-    # No keyword: close to an entry, its category's team.
-    assert route("仓库 叉车 年检", close).team == "防控物资组"
-    assert route("仓库 叉车 年检", close).how == "faq:supplies.shortage" and route("x", close).category == "supplies"
-    far = Decision("escalate", candidates=[Candidate("supplies.shortage", 0.1)])
+    close = Decision("escalate", candidates=[Candidate("supplies.shortage", 0.4), Candidate("canteen.staggered-meals", 0.1)])
+    assert route("包车 接 员工", close).team == "防控物资组"  # close to an entry: its category's team
+    assert route("包车 接 员工", close).how == "faq:supplies.shortage" and route("x", close).category == "supplies"
+    far = Decision("escalate", candidates=[Candidate("supplies.shortage", 0.2)])
     assert route("我们想包车接外地员工", far).team == "用工保障组"
+    assert route("我们想包车接外地员工", far).how == "keyword:包车"
     assert route("企业贷款贴息在哪申请", far).team == "金融供给组"
     assert route("厂里原料供应商停产了", far).team == "供应链组"
     assert route("货车通行证怎么办", far).team == "物流运输组"
     assert route("测温枪坏了哪里修", far).team == "防控物资组"
     assert route("仓库叉车要年检吗", far).team == "综合协调组" and route("仓库叉车要年检吗", far).how == "default"
+    # Keywords match whole words: 资金 is not in 工资金额.
+    assert route("工资金额怎么核算", far).how == "default"
+    assert route("流动资金紧张", far).how == "keyword:资金"
 
 
 def test_routing_through_the_pipeline(tmp_path):
-    keyword_question = "我们想包车接外地员工返岗，怎么申请"
-    bot = Bot(tmp_path, route_min_score=0.0)  # every candidate counts as close: the keyword 包车 still decides
-    assert "用工保障组" in bot.ask(keyword_question).reply
-    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
-    bot = Bot(tmp_path / "a", route_min_score=1.0)  # never close, no keyword: the default team
-    decision = bot.ask(UNKNOWN_Q)
+    question = "我们想包车接外地员工返岗，怎么申请"
+    bot = Bot(tmp_path, route_min_score=1.0)  # never close enough: the keyword 包车 decides
+    decision = bot.ask(question)
     top = max(decision.candidates, key=lambda c: c.score)
-    assert decision.kind == "escalate" and "综合协调组" in decision.reply
+    assert decision.kind == "escalate" and "用工保障组" in decision.reply
     # With the bar just under the matcher's top candidate, the same question counts as close to
     # that entry: its category's team (whatever the matcher's exact score is today).
+    (tmp_path / "b").mkdir()
     bot2 = Bot(tmp_path / "b", route_min_score=top.score * 0.99)
     entry = bot2.svc.faq.matcher().faq.by_id[top.faq_id]
     team = bot2.svc.faq.matcher().faq.categories[entry.category].team
-    assert team in bot2.ask(UNKNOWN_Q).reply
+    assert team in bot2.ask(question).reply
     assert bot2.tickets()[0]["route"] == f"faq:{top.faq_id}" and bot2.tickets()[0]["category"] == entry.category
 
 
