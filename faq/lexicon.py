@@ -48,7 +48,9 @@ DOMAIN_COMMON = {"疫情": 0.25, "防疫": 0.3, "防控": 0.3, "新冠": 0.25, "
 
 # A message that starts with thanks or an acknowledgement and asks nothing is a courtesy, however it
 # goes on ("好的，马上通知员工", "辛苦物业的同志了") ...
-THANKS = ("谢谢", "感谢", "多谢", "辛苦", "收到", "好的", "好嘞", "明白", "了解", "知道了", "ok", "嗯")
+THANKS = ("谢谢", "感谢", "多谢", "辛苦", "收到", "好的", "好嘞", "明白", "了解", "知道了", "ok", "嗯",
+          # Office-chat acknowledgements: read it, passed it on, arranged it.
+          "已阅", "已读", "已转发", "已转给", "已转达", "已通知", "已安排", "已落实", "已知悉", "知悉", "收悉", "已收到")
 # ... unless it reports a need ("谢谢！口罩不够用了"): that one is for the FAQ or a cadre.
 NEEDS = ("不够", "缺", "没有了", "买不到", "急需", "急用", "帮忙", "帮帮", "需要", "能否", "不行", "出问题", "怎么办")
 QUESTION_MARKERS = (
