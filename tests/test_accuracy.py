@@ -3,8 +3,9 @@
 The sets are questions written as enterprise contacts write them (colloquial, typos, greetings,
 traditional characters, out-of-scope questions, courtesies), each against its own FAQ. The
 models (bench/train_ranker.py) were fitted on the starter dev set and twelve other FAQs; the starter
-holdout set and the office, food and medical FAQs were never used for fitting or tuning, so their
-floors say how the bot does on questions and FAQs it has not seen. A floor that fails means
+holdout set and seven FAQs (office buildings, food, medical supplies, training schools, tourism,
+auto parts, garment workshops) were never used for fitting, so their floors say how the bot does
+on questions and FAQs it has not seen. A floor that fails means
 a change made the bot worse: look at `python run.py faq eval FILE --misses`.
 """
 from pathlib import Path
@@ -39,6 +40,10 @@ FLOORS = [
     ("eval_office.yaml", DATA / "office_faq.yaml", 0.65, 0.09, 0.56, 0.90),
     ("eval_food.yaml", DATA / "food_faq.yaml", 0.66, 0.04, 0.77, 0.90),
     ("eval_medical.yaml", DATA / "medical_faq.yaml", 0.65, 0.06, 0.78, 0.95),
+    ("eval_schools.yaml", DATA / "schools_faq.yaml", 0.63, 0.05, 0.82, 0.95),
+    ("eval_tourism.yaml", DATA / "tourism_faq.yaml", 0.51, 0.06, 0.68, 0.95),
+    ("eval_auto.yaml", DATA / "auto_faq.yaml", 0.72, 0.05, 0.70, 0.95),
+    ("eval_garment.yaml", DATA / "garment_faq.yaml", 0.64, 0.05, 0.83, 0.95),
 ]
 
 
