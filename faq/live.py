@@ -14,6 +14,9 @@ from faq.matcher import Matcher
 
 log = logging.getLogger(__name__)
 
+# A file modified this recently may still be being written; the watcher loads it on a later look.
+SETTLE_SECONDS = 0.1
+
 
 class LiveFaq:
     """Holds the current Matcher; a changed file is loaded off to the side and swapped in whole."""
@@ -43,7 +46,7 @@ class LiveFaq:
 
     def _reload_in_background(self) -> None:
         try:
-            self._reload_if_changed()
+            self._reload_if_changed(settle=True)
         finally:
             self._lock.release()
 
@@ -53,26 +56,36 @@ class LiveFaq:
             self._stamp = None
             return self._reload_if_changed()
 
-    def _reload_if_changed(self) -> bool:
+    def _reload_if_changed(self, settle: bool = False) -> bool:
         stamp = self._file_stamp()
         if stamp == self._stamp:
             return False
-        self._stamp = stamp
+        if settle and stamp is not None and time.time() - stamp[0] / 1e9 < SETTLE_SECONDS:
+            return False  # being written right now (editors and `>` write in place): look again soon
         try:
             matcher = Matcher(load_faq(self.path), self.settings)
         except FaqError as exc:
+            self._stamp = self._settled(stamp)
             self._error = str(exc)
             log.error("FAQ reload refused, still serving the last good FAQ:\n%s", exc)
             return False
         except Exception as exc:  # an unexpected failure must not take the bot down either
+            self._stamp = self._settled(stamp)
             self._error = f"{self.path}: {exc}"
             log.exception("FAQ reload failed, still serving the last good FAQ")
             return False
+        self._stamp = self._settled(stamp)
+        if self._stamp is None:
+            return False  # the file changed while it was read: what was read may be half of it
         self._matcher = matcher
         self._loaded_at = dt.datetime.now(dt.timezone.utc)
         self._error = None
         log.info("FAQ reloaded from %s: %d entries", self.path, len(matcher.entries))
         return True
+
+    def _settled(self, before: tuple | None) -> tuple | None:
+        """The stamp to remember for what was just read; None (read it again) if the file changed meanwhile."""
+        return before if self._file_stamp() == before else None
 
     def _file_stamp(self) -> tuple[int, int, int] | None:
         try:
