@@ -19,7 +19,7 @@ from bot import deadlines
 from bot.config import Config
 from bot.model import Asker, Decision, Message, Ticket
 from bot.store import QueueTx, Store, Tx
-from faq.text import normalize_term, segmenter
+from faq.text import normalize, normalize_term, segmenter
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,6 @@ class TicketQueue:
 
     def escalate(self, message: Message, decision: Decision, tx: Tx) -> Decision:
         """Open a ticket for the message, or join a like one; the reply acknowledges with its number."""
-        from faq.text import normalize
-
         qtx = QueueTx(tx.conn)
         now = self.clock()
         bot_name = self.config.bot.name

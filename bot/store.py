@@ -228,15 +228,6 @@ class QueueTx(Tx):
     """The queue's writes, inside one write transaction (see Store.transaction)."""
 
     # Tickets and askers
-    def active_tickets_since(self, since: float) -> list[dict]:
-        """Open and claimed tickets created at or after `since`: candidates for merging."""
-        rows = self.conn.execute(
-            "SELECT id, normalized, team, status, due_at FROM tickets"
-            " WHERE status IN ('open', 'claimed') AND created_at >= ? ORDER BY id",
-            (since,),
-        ).fetchall()
-        return [dict(r) for r in rows]
-
     def insert_ticket(self, **values) -> int:
         return _insert(self.conn, "tickets", _TICKET_FIELDS, values)
 
