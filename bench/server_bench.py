@@ -285,6 +285,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50, help="distinct askers (0: every message a new asker)")
     parser.add_argument("--retries", action="store_true",
                         help="plaintext: every request repeats one message (WeChat's retries), not a new one")
+    parser.add_argument("--channels", default="wechat,wecom,wecom_bot",
+                        help="comma-separated channels to drive beside the bare endpoint")
     args = parser.parse_args()
     QUESTIONS[:] = list(MIXES[args.mix])
     global USERS, RETRIES
@@ -292,7 +294,7 @@ def main() -> None:
     use_wrk = shutil.which("wrk") and not args.python_client
     tmp = Path(tempfile.mkdtemp(prefix="server-bench-"))
     proc, port = start_server(tmp, args.workers)
-    channels = ("bare", "wechat", "wecom", "wecom_bot")
+    channels = ("bare", *(c for c in ("wechat", "wecom", "wecom_bot") if c in args.channels.split(",")))
     runs: dict[str, list[dict]] = {c: [] for c in channels}
     try:
         # Short rounds, channels interleaved: whatever else the machine does during the run

@@ -30,6 +30,10 @@ class Matcher(Protocol):
 # ticket (next issue) and the message row commit together or not at all.
 Escalator = Callable[[Message, Decision, Tx], Decision]
 
+# Acknowledges, from reads alone, a question its asker already waits on a ticket for: asking
+# again commits nothing new, so it needs no write lock. None: the Escalator takes it.
+Repeat = Callable[[Message, Decision], "Decision | None"]
+
 # Recognises a command (a cadre's "#12 答复内容" in a cadre group) before the FAQ sees the message;
 # the function it returns runs inside the message's write transaction, so a retried command
 # is carried out once.
@@ -49,9 +53,9 @@ class LogBatcher:
     """Collects answered messages' log rows and writes them in one transaction every 50 ms.
 
     Two workers each committing one row per message spent more time coordinating over the
-    shared SQLite file than on the rest of a request. Tickets and acknowledgements never wait
-    here: an escalation commits before its reply leaves. A crash loses at most the last 50 ms
-    of log rows of messages that were answered from the FAQ.
+    shared SQLite file than on the rest of a request. Tickets and joins never wait here: an
+    escalation commits before its reply leaves. A crash loses at most the last 50 ms of log rows
+    of messages that were answered, ignored, or asked again by someone already on the ticket.
     """
 
     def __init__(self, store: Store):
@@ -111,6 +115,7 @@ class Pipeline:
         config: Config,
         *,
         escalate: Escalator = acknowledge,
+        repeat: Repeat | None = None,
         command: Commander | None = None,
         clock: Callable[[], float] = time.time,
         batch_log: bool = False,
@@ -119,6 +124,7 @@ class Pipeline:
         self.store = store
         self.config = config
         self.escalate = escalate
+        self.repeat = repeat
         self.command = command
         self.clock = clock
         self._cache: OrderedDict[str, Decision] = OrderedDict()
@@ -192,14 +198,8 @@ class Pipeline:
     def _record(self, message: Message, decision: Decision, started: float) -> Decision:
         """Log the message once; for a retry, return what its first attempt decided instead."""
         key = dedup_key(message)
-        if decision.kind != "escalate" and self._log is not None:
-            # An answer is the same for a retry (decided again from the same FAQ), so it needs no
-            # lookup; its log row follows within LOG_BATCH_SECONDS, and the unique key keeps one.
-            self._log.add((key, message, decision, _ms_since(started)))
-            return decision
         if decision.kind != "escalate":
-            prior = self.store.record_once(key, message, decision, _ms_since(started))
-            return decision if prior is None else self._as_sent(prior, decision)
+            return self._record_plain(key, message, decision, started)
         # A retry of an escalation (WeChat retries after 5 s) is found without taking the write lock;
         # so is a first attempt that was answered, whose row may still wait in the batch.
         waiting = self._log.waiting(key) if self._log is not None else None
@@ -208,6 +208,9 @@ class Pipeline:
         prior = self.store.find_decision(key)
         if prior is not None:
             return self._as_sent(prior, None)
+        again = self.repeat(message, decision) if self.repeat is not None else None
+        if again is not None:
+            return self._record_plain(key, message, again, started)
         # Escalation writes more than the log row (a ticket): one transaction holding the write
         # lock, checked again inside, so two workers racing on the same retry cannot both escalate.
         with self.store.transaction() as tx:
@@ -217,6 +220,16 @@ class Pipeline:
             decision = self.escalate(message, decision, tx)
             tx.log_message(key, message, decision, _ms_since(started))
         return decision
+
+    def _record_plain(self, key: str, message: Message, decision: Decision, started: float) -> Decision:
+        """Log a message whose handling commits nothing else (an answer, a courtesy, a repeat)."""
+        if self._log is not None:
+            # The same for a retry (an answer is decided again from the same FAQ), so it needs no
+            # lookup; its log row follows within LOG_BATCH_SECONDS, and the unique key keeps one.
+            self._log.add((key, message, decision, _ms_since(started)))
+            return decision
+        prior = self.store.record_once(key, message, decision, _ms_since(started))
+        return decision if prior is None else self._as_sent(prior, decision)
 
     def _record_command(self, message: Message, run: Callable[[Tx], Decision], started: float) -> Decision:
         """Carry out a command once: its writes and the message row commit together."""

@@ -127,6 +127,28 @@ class TicketQueue:
                       {"team": route.team, "route": route.how, "due_at": due, "asker": asker_id})
             ticket = {"id": ticket_id, "team": route.team, "due_at": due}
             template = NEW_ACK
+        return self._acknowledged(decision, ticket, template, now)
+
+    def repeated(self, message: Message, decision: Decision) -> Decision | None:
+        """The acknowledgement for someone asking the very question they already wait on, from reads alone.
+
+        The pipeline's Repeat hook: None when there is something to write (a new or merely similar
+        question, a new asker, a fresher response_url), which the transaction of escalate() does.
+        Exact repeats only: finding a similar ticket reads too much to do twice.
+        """
+        if message.response_url:
+            return None
+        qtx = QueueTx(self.store.db.conn)  # autocommit reads, no write lock
+        now = self.clock()
+        normalized = normalize(message.text, self.config.bot.name)
+        if not normalized.replace(" ", ""):
+            return None
+        ticket = qtx.active_ticket_with_text(normalized, now - self.config.queue.merge_window_hours * 3600)
+        if ticket is None or qtx.find_asker(ticket["id"], message.channel, message.chat or "", message.user) is None:
+            return None
+        return self._acknowledged(decision, ticket, AGAIN_ACK, now)
+
+    def _acknowledged(self, decision: Decision, ticket: dict, template: str, now: float) -> Decision:
         decision.ticket = ticket["id"]
         decision.reply = template.format(id=ticket["id"], team=ticket["team"],
                                          due=deadlines.describe_due(ticket["due_at"], now, self.tz))

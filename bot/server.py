@@ -50,7 +50,8 @@ def create_app(config: Config, *, clock: Callable[[], float] | None = None, serv
     # first enterprise asks, not during its request.
     live.matcher().decide("复工复产需要什么材料")
     queue = TicketQueue(store, config, lambda: live.matcher().faq, clock)
-    pipeline = Pipeline(live.matcher, store, config, escalate=queue.escalate, command=queue.cadre_command, clock=clock,
+    pipeline = Pipeline(live.matcher, store, config, escalate=queue.escalate, repeat=queue.repeated,
+                        command=queue.cadre_command, clock=clock,
                         batch_log=serving)
     app.extensions["fuyi_queue"] = queue
     if background and config.delivery.in_server:

@@ -11,6 +11,7 @@ import pytest
 from bot.config import ConfigError, DeadlineRule, config_from_dict
 from bot.deadlines import describe_due, due_at, zone
 from bot.model import Candidate, Decision, Message
+from bot.pipeline import Pipeline
 from bot.queue import QueueError
 from bot.server import create_app
 from bot.store import FIND_ASKER, RECENT_ACTIVE_TEXTS, Store
@@ -202,6 +203,36 @@ def test_the_same_asker_again_is_not_a_second_asker_and_a_retry_is_not_either(tm
     assert asker["response_url"].endswith("/fresh") and asker["response_url_at"] == at(21, 10, 1)
     assert bot.audit(1) == ["opened", "asked_again"]
 
+
+
+def test_asking_the_same_question_again_is_acknowledged_without_the_write_lock(tmp_path):
+    bot = Bot(tmp_path)
+    # As under `serve`: log rows of messages that commit nothing else are written in batches.
+    pipeline = Pipeline(bot.svc.faq.matcher, bot.store, bot.config, escalate=bot.queue.escalate,
+                        repeat=bot.queue.repeated, clock=bot.clock, batch_log=True)
+
+    def ask(user, msg_id):
+        return pipeline.handle(Message("wechat", "", user, UNKNOWN_Q, msg_id, received_at=bot.clock()))
+
+    first = ask("o_1", "m1")
+    bot.clock.now += 60
+    # Another worker holds the write lock: a repeat still gets its answer at once (an escalation
+    # would wait for the lock), since it commits nothing but its log row.
+    other = Store(bot.config.storage.path)
+    other.db.execute("BEGIN IMMEDIATE")
+    try:
+        again = ask("o_1", "m2")
+        assert ask("o_1", "m2").reply == again.reply  # WeChat's retry
+    finally:
+        other.db.execute("ROLLBACK")
+    assert again.ticket == first.ticket == 1 and "已在工单 #1 中登记" in again.reply
+    pipeline.flush()
+    logged = [(m["decision"], m["ticket"]) for m in bot.store.messages() if m["msg_id"] == "m2"]
+    assert logged == [("escalate", 1)]
+    assert len(bot.tickets()[0]["askers"]) == 1
+    # Someone else asking the same is a join: it takes the lock and commits an asker row.
+    assert "已并入工单 #1" in ask("o_2", "m3").reply
+    assert len(bot.tickets()[0]["askers"]) == 2
 
 # --- Routing -------------------------------------------------------------------------------
 
