@@ -220,11 +220,8 @@ def _set_clause(allowed: set[str], values: dict) -> tuple[str, list]:
 
 
 FIND_ASKER = "SELECT * FROM askers WHERE ticket = ? AND user = ? AND channel = ? AND chat = ? LIMIT 1"
-# Without the hint the planner reads every active ticket through tickets_status_due and sorts them.
-RECENT_ACTIVE_TEXTS = (
-    "SELECT id, normalized, team, due_at FROM tickets INDEXED BY tickets_active"
-    " WHERE status IN ('open', 'claimed') AND created_at >= ? ORDER BY created_at DESC, id DESC LIMIT ?"
-)
+# The tickets opened since the last look (a range of the primary key), for TicketQueue's copy of their texts.
+TICKETS_AFTER = "SELECT id, normalized, created_at FROM tickets WHERE id > ? AND created_at >= ? ORDER BY id"
 
 
 class QueueTx(Tx):
@@ -243,9 +240,17 @@ class QueueTx(Tx):
         ).fetchone()
         return dict(row) if row else None
 
-    def recent_active_texts(self, since: float, limit: int) -> list[sqlite3.Row]:
-        """id, normalized, team, due_at of the `limit` newest open and claimed tickets since `since`, oldest first."""
-        return self.conn.execute(RECENT_ACTIVE_TEXTS, (since, limit)).fetchall()[::-1]
+    def tickets_after(self, last_id: int, since: float) -> list[sqlite3.Row]:
+        """id, normalized, created_at of the tickets after `last_id` opened since `since`, in id order."""
+        return self.conn.execute(TICKETS_AFTER, (last_id, since)).fetchall()
+
+    def active_tickets(self, ids: list[int]) -> dict[int, dict]:
+        """id -> id, normalized, team, due_at of those of these tickets that are open or claimed."""
+        marks = ", ".join("?" for _ in ids)
+        rows = self.conn.execute(
+            f"SELECT id, normalized, team, due_at FROM tickets WHERE id IN ({marks}) AND status IN ('open', 'claimed')", ids
+        ).fetchall()
+        return {row["id"]: dict(row) for row in rows}
 
     def find_asker(self, ticket_id: int, channel: str, chat: str, user: str) -> dict | None:
         """This person's asker row on the ticket, if they asked it before."""
