@@ -205,10 +205,11 @@ class Pipeline:
         waiting = self._log.waiting(key) if self._log is not None else None
         if waiting is not None:
             return waiting
-        prior = self.store.find_decision(key)
+        with self.store.reading():
+            prior = self.store.find_decision(key)
+            again = self.repeat(message, decision) if prior is None and self.repeat is not None else None
         if prior is not None:
             return self._as_sent(prior, None)
-        again = self.repeat(message, decision) if self.repeat is not None else None
         if again is not None:
             return self._record_plain(key, message, again, started)
         # Escalation writes more than the log row (a ticket): one transaction holding the write

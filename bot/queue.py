@@ -103,15 +103,17 @@ class TicketQueue:
             "response_url": message.response_url, "response_url_at": now if message.response_url else None,
             "asked_at": now,
         }
-        ticket = self.similar_ticket(qtx, normalized, now)
+        ticket = self.similar_ticket(qtx, normalized, now, message)
         if ticket is not None:
-            same = qtx.find_asker(ticket["id"], asker["channel"], asker["chat"], asker["user"])
+            same = ticket.pop("asker", None)
+            if same is None and ticket.pop("near", False):
+                same = (qtx.find_asker(ticket["id"], asker["channel"], asker["chat"], asker["user"]) or {}).get("id")
             if same is not None:
                 # The same person asking again: one answer for them, through the freshest response_url.
                 if message.response_url:
-                    qtx.update_asker(same["id"], response_url=message.response_url, response_url_at=now,
+                    qtx.update_asker(same, response_url=message.response_url, response_url_at=now,
                                      response_url_used_at=None, msg_id=message.msg_id)
-                qtx.audit(ticket["id"], now, _who(message), "asked_again", {"asker": same["id"], "text": question})
+                qtx.audit(ticket["id"], now, _who(message), "asked_again", {"asker": same, "text": question})
                 template = AGAIN_ACK
             else:
                 # The asker row is the record of joining (audit_trail shows it): a burst of the
@@ -141,13 +143,14 @@ class TicketQueue:
         """
         if message.response_url:
             return None
-        qtx = QueueTx(self.store.db.conn)  # autocommit reads, no write lock
+        qtx = QueueTx(self.store.db.conn)  # reads only, no write lock
         now = self.clock()
         normalized = normalize(message.text, self.config.bot.name)
         if not normalized.replace(" ", ""):
             return None
-        ticket = qtx.active_ticket_with_text(normalized, now - self.config.queue.merge_window_hours * 3600)
-        if ticket is None or qtx.find_asker(ticket["id"], message.channel, message.chat or "", message.user) is None:
+        since = now - self.config.queue.merge_window_hours * 3600
+        ticket = qtx.active_ticket_with_text(normalized, since, message.channel, message.chat or "", message.user)
+        if ticket is None or ticket.pop("asker") is None:
             return None
         return self._acknowledged(decision, ticket, AGAIN_ACK, now)
 
@@ -157,17 +160,23 @@ class TicketQueue:
                                          due=deadlines.describe_due(ticket["due_at"], now, self.tz))
         return decision
 
-    def similar_ticket(self, qtx: QueueTx, normalized: str, now: float) -> dict | None:
-        """The open or claimed ticket (of the merge window) asking the same thing, if any: its id, team and due_at."""
+    def similar_ticket(self, qtx: QueueTx, normalized: str, now: float, message: Message | None = None) -> dict | None:
+        """The open or claimed ticket (of the merge window) asking the same thing, if any: its id, team and due_at.
+
+        An exact repeat also says under "asker" whether the message's sender is on it already;
+        a near one is marked "near" instead.
+        """
         settings = self.config.queue
         key = normalized.replace(" ", "")
         if not key:
             return None
         since = now - settings.merge_window_hours * 3600
-        exact = qtx.active_ticket_with_text(normalized, since)
+        who = (message.channel, message.chat or "", message.user) if message is not None else ()
+        exact = qtx.active_ticket_with_text(normalized, since, *who)
         if exact is not None:
             return exact
-        return self._recent.most_similar(qtx, key, since, settings.merge_similarity * 100)
+        near = self._recent.most_similar(qtx, key, since, settings.merge_similarity * 100)
+        return None if near is None else {**near, "near": True}
 
     def route(self, normalized: str, decision: Decision | None) -> Route:
         """The FAQ category's team when the question came close to an entry; else keyword rules; else the default."""

@@ -219,6 +219,11 @@ def _set_clause(allowed: set[str], values: dict) -> tuple[str, list]:
     return ", ".join(f"{c} = ?" for c in values), list(values.values())
 
 
+ACTIVE_TICKET_WITH_TEXT = (
+    "SELECT t.id, t.team, t.due_at, ("
+    "SELECT a.id FROM askers a WHERE a.ticket = t.id AND a.user = ? AND a.channel = ? AND a.chat = ? LIMIT 1) AS asker"
+    " FROM tickets t WHERE t.normalized = ? AND t.status IN ('open', 'claimed') AND t.created_at >= ? ORDER BY t.id LIMIT 1"
+)
 FIND_ASKER = "SELECT * FROM askers WHERE ticket = ? AND user = ? AND channel = ? AND chat = ? LIMIT 1"
 # The tickets opened since the last look (a range of the primary key), for TicketQueue's copy of their texts.
 TICKETS_AFTER = "SELECT id, normalized, created_at FROM tickets WHERE id > ? AND created_at >= ? ORDER BY id"
@@ -231,13 +236,13 @@ class QueueTx(Tx):
     def insert_ticket(self, **values) -> int:
         return _insert(self.conn, "tickets", _TICKET_FIELDS, values)
 
-    def active_ticket_with_text(self, normalized: str, since: float) -> dict | None:
-        """The oldest open or claimed ticket since `since` whose normalised question is exactly this (id, team, due_at)."""
-        row = self.conn.execute(
-            "SELECT id, team, due_at FROM tickets WHERE normalized = ? AND status IN ('open', 'claimed')"
-            " AND created_at >= ? ORDER BY id LIMIT 1",
-            (normalized, since),
-        ).fetchone()
+    def active_ticket_with_text(self, normalized: str, since: float, channel: str = "", chat: str = "",
+                                user: str = "") -> dict | None:
+        """The oldest open or claimed ticket since `since` whose normalised question is exactly this.
+
+        Its id, team, due_at, and under "asker" the id of this person's asker row on it, if any.
+        """
+        row = self.conn.execute(ACTIVE_TICKET_WITH_TEXT, (user, channel, chat, normalized, since)).fetchone()
         return dict(row) if row else None
 
     def tickets_after(self, last_id: int, since: float) -> list[sqlite3.Row]:
@@ -656,6 +661,16 @@ class Store(QueueStore):
         db.execute("DROP INDEX IF EXISTS messages_escalated")
         for statement in _QUEUE_SCHEMA:
             db.execute(statement)
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Several reads of this thread's connection in one snapshot (each statement alone would set up its own)."""
+        conn = self.db.conn
+        conn.execute("BEGIN")  # deferred: a read takes no lock that keeps a writer waiting
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
