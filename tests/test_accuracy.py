@@ -22,19 +22,19 @@ STARTER = ROOT / "faq" / "data" / "faq.yaml"
 
 # file, FAQ, floors: right (of answerable), wrong (of all, at most), out-of-scope escalated, courtesies ignored
 FLOORS = [
-    ("eval_starter_dev.yaml", STARTER, 0.91, 0.03, 0.75, 0.95),
-    ("eval_starter_holdout.yaml", STARTER, 0.81, 0.03, 0.90, 0.95),
+    ("eval_starter_dev.yaml", STARTER, 0.95, 0.03, 0.70, 0.95),
+    ("eval_starter_holdout.yaml", STARTER, 0.86, 0.03, 0.85, 0.95),
     ("eval_other.yaml", DATA / "other_faq.yaml", 0.80, 0.02, 0.90, 0.95),
     ("eval_third.yaml", DATA / "third_faq.yaml", 0.65, 0.02, 0.90, 0.95),
     ("eval_fourth.yaml", DATA / "fourth_faq.yaml", 0.76, 0.02, 0.95, 0.95),
-    ("eval_fifth.yaml", DATA / "fifth_faq.yaml", 0.84, 0.03, 0.85, 0.95),
+    ("eval_fifth.yaml", DATA / "fifth_faq.yaml", 0.84, 0.035, 0.85, 0.95),
     ("eval_sixth.yaml", DATA / "sixth_faq.yaml", 0.77, 0.10, 0.40, 0.95),
     ("eval_logistics.yaml", DATA / "logistics_faq.yaml", 0.46, 0.09, 0.70, 0.95),
-    ("eval_subsidies.yaml", DATA / "subsidies_faq.yaml", 0.68, 0.10, 0.55, 0.95),
+    ("eval_subsidies.yaml", DATA / "subsidies_faq.yaml", 0.68, 0.10, 0.52, 0.95),
     ("eval_retail.yaml", DATA / "retail_faq.yaml", 0.73, 0.05, 0.72, 0.95),
     ("eval_factory.yaml", DATA / "factory_faq.yaml", 0.66, 0.11, 0.58, 0.90),
     ("eval_construction.yaml", DATA / "construction_faq.yaml", 0.52, 0.06, 0.73, 0.95),
-    ("eval_labor.yaml", DATA / "labor_faq.yaml", 0.63, 0.02, 0.82, 0.90),
+    ("eval_labor.yaml", DATA / "labor_faq.yaml", 0.63, 0.025, 0.82, 0.90),
     ("eval_trade.yaml", DATA / "trade_faq.yaml", 0.56, 0.07, 0.70, 0.90),
     # Never fitted on: written blind, and kept out of fitting and tuning.
     ("eval_office.yaml", DATA / "office_faq.yaml", 0.65, 0.09, 0.56, 0.90),
@@ -43,7 +43,7 @@ FLOORS = [
     ("eval_schools.yaml", DATA / "schools_faq.yaml", 0.63, 0.05, 0.82, 0.95),
     ("eval_tourism.yaml", DATA / "tourism_faq.yaml", 0.51, 0.06, 0.68, 0.95),
     ("eval_auto.yaml", DATA / "auto_faq.yaml", 0.72, 0.05, 0.70, 0.95),
-    ("eval_garment.yaml", DATA / "garment_faq.yaml", 0.64, 0.05, 0.83, 0.95),
+    ("eval_garment.yaml", DATA / "garment_faq.yaml", 0.64, 0.05, 0.80, 0.95),
 ]
 
 
