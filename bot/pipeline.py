@@ -213,13 +213,15 @@ class Pipeline:
         if again is not None:
             return self._record_plain(key, message, again, started)
         # Escalation writes more than the log row (a ticket): one transaction holding the write
-        # lock, checked again inside, so two workers racing on the same retry cannot both escalate.
-        with self.store.transaction() as tx:
-            prior = tx.find_decision(key)
-            if prior is not None:
-                return self._as_sent(prior, None)
-            decision = self.escalate(message, decision, tx)
-            tx.log_message(key, message, decision, _ms_since(started))
+        # lock. Two workers racing on the same retry: the second finds the key logged when it
+        # inserts its row, and its ticket writes roll back with it.
+        try:
+            with self.store.transaction() as tx:
+                decision = self.escalate(message, decision, tx)
+                if not tx.log_message(key, message, decision, _ms_since(started)):
+                    raise _AlreadyLogged
+        except _AlreadyLogged:
+            return self._as_sent(self.store.find_decision(key), None)
         return decision
 
     def _record_plain(self, key: str, message: Message, decision: Decision, started: float) -> Decision:
@@ -242,6 +244,10 @@ class Pipeline:
             decision = run(tx)
             tx.log_message(key, message, decision, _ms_since(started))
         return decision
+
+
+class _AlreadyLogged(Exception):
+    """Another worker logged this message first: undo this attempt's writes."""
 
 
 def _ms_since(started: float) -> float:

@@ -245,6 +245,20 @@ def test_asking_the_same_question_again_is_acknowledged_without_the_write_lock(t
     assert "已并入工单 #1" in ask("o_2", "m3").reply
     assert len(bot.tickets()[0]["askers"]) == 2
 
+
+def test_a_retry_that_races_past_the_read_rolls_back_what_it_wrote(tmp_path, monkeypatch):
+    bot = Bot(tmp_path)
+    first = bot.ask(UNKNOWN_Q, user="u1", msg_id="r1", response_url="http://127.0.0.1:9/first")
+    # The other worker's row lands between this worker's read and its transaction.
+    store = bot.svc.pipeline.store
+    real, calls = store.find_decision, []
+    monkeypatch.setattr(store, "find_decision", lambda key: real(key) if calls.append(key) or len(calls) > 1 else None)
+    retry = bot.ask(UNKNOWN_Q, user="u1", msg_id="r1", response_url="http://127.0.0.1:9/retry")
+    assert retry.reply == first.reply and retry.ticket == 1
+    assert bot.audit(1) == ["opened"]  # no "asked_again" from the retry
+    (asker,) = bot.tickets()[0]["askers"]
+    assert asker["response_url"].endswith("/first")
+
 # --- Routing -------------------------------------------------------------------------------
 
 def test_routing_faq_category_then_keywords_then_default(tmp_path):

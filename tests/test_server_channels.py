@@ -172,6 +172,7 @@ def test_retry_racing_in_two_workers_is_logged_once(tmp_path, clock):
         t.join()
     assert {code for code, _ in results} == {200} and len({text for _, text in results}) == 1
     assert len(rows(tmp_path)) == 1
+    assert len(Store(tmp_path / "bot.db").tickets()) == 1
 
 
 def test_wechat_events_and_other_types(client, tmp_path):
