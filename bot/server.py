@@ -75,13 +75,6 @@ def create_app(config: Config, *, clock: Callable[[], float] | None = None, serv
             channels=[c.bp.name for c in CHANNELS if c.bp.name in app.blueprints],
         )
 
-    if os.environ.get(BENCH_ENV) == "1":
-        @app.route("/bench/bare", methods=["GET", "POST"])
-        def bench_bare() -> Response:
-            """The benchmark's baseline: Flask and gunicorn, nothing else."""
-            request.get_data()
-            return Response("success", mimetype="text/plain")
-
     @app.before_request
     def body_limit() -> None:
         # Refuse an oversized body before any other check, whatever the route.
@@ -97,7 +90,27 @@ def create_app(config: Config, *, clock: Callable[[], float] | None = None, serv
     if serving:
         FaqWatcher(live, config.faq.reload_seconds).start()
         Checkpointer(store).start()
+    if os.environ.get(BENCH_ENV) == "1":
+        _mount_bare_app(app)
     return app
+
+
+def _mount_bare_app(app: Flask) -> None:
+    """The benchmark's baseline at /bench/bare: a Flask app of its own (none of this app's hooks) in the same workers."""
+    bare = Flask("bare")
+
+    @bare.route("/bench/bare", methods=["GET", "POST"])
+    def bench_bare() -> Response:
+        request.get_data()
+        return Response("success", mimetype="text/plain")
+
+    ours = app.wsgi_app
+
+    def dispatch(environ, start_response):
+        wsgi = bare.wsgi_app if environ.get("PATH_INFO") == "/bench/bare" else ours
+        return wsgi(environ, start_response)
+
+    app.wsgi_app = dispatch
 
 
 def _register_errors(app: Flask) -> None:
