@@ -229,6 +229,8 @@ class Pipeline:
         if self._log is not None:
             # The same for a retry (an answer is decided again from the same FAQ), so it needs no
             # lookup; its log row follows within LOG_BATCH_SECONDS, and the unique key keeps one.
+            # (Should the other worker have handled a retry of it differently meanwhile, say a
+            # repeat whose ticket closed in between, its row is the one kept.)
             self._log.add((key, message, decision, _ms_since(started)))
             return decision
         prior = self.store.record_once(key, message, decision, _ms_since(started))

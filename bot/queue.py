@@ -429,7 +429,7 @@ class RecentTickets:
         if not found:
             return None
         ranked = sorted(found, key=lambda f: (-f[1], f[2]))
-        active = qtx.active_tickets([ids[index] for _, _, index in ranked])
+        active = qtx.active_tickets([ids[index] for _, _, index in ranked], since)
         for _, _, index in ranked:
             ticket = active.get(ids[index])
             if ticket is not None and ticket.pop("normalized").replace(" ", "") == keys[index]:
@@ -442,7 +442,9 @@ class RecentTickets:
             self._ids.append(row["id"])
             self._keys.append(row["normalized"].replace(" ", ""))
             self._created.append(row["created_at"])
-        old = bisect.bisect_left(self._created, since)  # opened before the window (ids follow time)
+        # Opened before the window. Ids follow time; should a clock step back, active_tickets still
+        # checks each candidate's created_at.
+        old = bisect.bisect_left(self._created, since)
         if old:
             del self._ids[:old], self._keys[:old], self._created[:old]
 

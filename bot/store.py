@@ -18,8 +18,9 @@ from bot.model import Candidate, Decision, Message
 BUSY_TIMEOUT_MS = 3000
 # A process without a background checkpointer (the CLI, tests) checkpoints as SQLite does by default.
 AUTOCHECKPOINT_PAGES = 1000
-# How often the background checkpointer looks for the last WAL frames to copy while it holds the lock.
-WAL_RESET_TRIES = 25
+# How often the background checkpointer looks for the last WAL frames to copy while it holds the
+# lock: a reader of an older snapshot holds them back only for the rest of its request.
+WAL_RESET_TRIES = 8
 T = TypeVar("T")
 
 _MESSAGE_COLUMNS = {
@@ -249,11 +250,12 @@ class QueueTx(Tx):
         """id, normalized, created_at of the tickets after `last_id` opened since `since`, in id order."""
         return self.conn.execute(TICKETS_AFTER, (last_id, since)).fetchall()
 
-    def active_tickets(self, ids: list[int]) -> dict[int, dict]:
-        """id -> id, normalized, team, due_at of those of these tickets that are open or claimed."""
+    def active_tickets(self, ids: list[int], since: float) -> dict[int, dict]:
+        """id -> id, normalized, team, due_at of those of these tickets that are open or claimed and opened since `since`."""
         marks = ", ".join("?" for _ in ids)
         rows = self.conn.execute(
-            f"SELECT id, normalized, team, due_at FROM tickets WHERE id IN ({marks}) AND status IN ('open', 'claimed')", ids
+            f"SELECT id, normalized, team, due_at FROM tickets WHERE id IN ({marks}) AND status IN ('open', 'claimed')"
+            " AND created_at >= ?", [*ids, since]
         ).fetchall()
         return {row["id"]: dict(row) for row in rows}
 

@@ -127,10 +127,12 @@ def test_exact_repeat_joins_even_when_many_newer_tickets_are_open(tmp_path, monk
 def test_near_repeats_see_tickets_another_worker_opened_and_skip_closed_ones(tmp_path):
     one = Bot(tmp_path)
     two = Bot(tmp_path, data=one.data, clock=one.clock)  # a second worker on the same database
-    assert two.ask("园区路灯坏了找谁修", user="o1").ticket == 1  # two has now read the tickets once
+    assert two.ask("园区路灯坏了找谁修", user="o1").ticket == 1
+    assert two.ask("园区的路灯坏了该找谁修", user="o2").ticket == 1  # a near repeat: two has read ticket 1
     assert one.ask("我们厂区的污水排放许可证换证流程走到哪一步了", user="u1").ticket == 2
     near = "我们厂区的污水排放许可证换证流程到哪一步了"
     assert two.ask(near, user="u2").ticket == 2  # opened by the other worker after two's last look
+    assert two.queue._recent._ids == [1, 2]  # read once each, in order
     one.queue.close(2, "张三")
     assert two.ask(near + "？", user="u3").ticket == 3  # closed: a near repeat opens a new ticket
 
@@ -253,8 +255,11 @@ def test_a_retry_that_races_past_the_read_rolls_back_what_it_wrote(tmp_path, mon
     store = bot.svc.pipeline.store
     real, calls = store.find_decision, []
     monkeypatch.setattr(store, "find_decision", lambda key: real(key) if calls.append(key) or len(calls) > 1 else None)
+    escalate, escalated = bot.svc.pipeline.escalate, []
+    monkeypatch.setattr(bot.svc.pipeline, "escalate", lambda *args: escalated.append(1) or escalate(*args))
     retry = bot.ask(UNKNOWN_Q, user="u1", msg_id="r1", response_url="http://127.0.0.1:9/retry")
-    assert retry.reply == first.reply and retry.ticket == 1
+    assert escalated == [1]  # it got as far as writing (an "asked again")...
+    assert retry.reply == first.reply and retry.ticket == 1  # ... and answers as the first attempt did
     assert bot.audit(1) == ["opened"]  # no "asked_again" from the retry
     (asker,) = bot.tickets()[0]["askers"]
     assert asker["response_url"].endswith("/first")
