@@ -56,11 +56,15 @@ class LogBatcher:
     shared SQLite file than on the rest of a request. Tickets and joins never wait here: an
     escalation commits before its reply leaves. A crash loses at most the last 50 ms of log rows
     of messages that were answered, ignored, or asked again by someone already on the ticket.
+
+    Under load the request thread writes the batch once its reply has been sent (flush_due);
+    a background thread writes what is left when requests stop coming.
     """
 
     def __init__(self, store: Store):
         self.store = store
         self._rows: list[tuple] = []
+        self._oldest = 0.0  # monotonic time of the first row not yet written
         self._waiting: dict[str, Decision] = {}  # key -> decision of the rows not yet written
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -69,14 +73,21 @@ class LogBatcher:
 
     def add(self, row: tuple) -> None:
         with self._lock:
+            if not self._rows:
+                self._oldest = time.monotonic()
+                self._wake.set()
             self._rows.append(row)
             self._waiting.setdefault(row[0], row[2])
-        self._wake.set()
 
     def waiting(self, key: str) -> Decision | None:
         """The decision of a message whose row is not written yet (a retry must meet it too)."""
         with self._lock:
             return self._waiting.get(key)
+
+    def flush_due(self, age: float = LOG_BATCH_SECONDS) -> None:
+        """Write the batch if its first row has waited `age` seconds."""
+        if self._rows and time.monotonic() - self._oldest >= age:
+            self.flush()
 
     def flush(self) -> None:
         with self._lock:
@@ -86,6 +97,8 @@ class LogBatcher:
         except Exception:  # the database is gone or locked for seconds: keep the rows for next time
             log.exception("could not write %d message log rows; will retry", len(rows))
             with self._lock:
+                if not self._rows:
+                    self._oldest = time.monotonic()
                 self._rows[:0] = rows
             return
         with self._lock:
@@ -95,9 +108,13 @@ class LogBatcher:
     def _run(self) -> None:
         while True:
             self._wake.wait()
-            time.sleep(LOG_BATCH_SECONDS)  # let the rows of the next few requests join this write
             self._wake.clear()
-            self.flush()
+            time.sleep(2 * LOG_BATCH_SECONDS)
+            # Requests flush their own batches while they keep coming (flush_due); this is for the
+            # rows of the last requests before a pause.
+            self.flush_due(2 * LOG_BATCH_SECONDS)
+            if self._rows:
+                self._wake.set()
 
 
 def dedup_key(message: Message) -> str:
@@ -136,6 +153,11 @@ class Pipeline:
         """Write out log rows still waiting in this process (batch_log)."""
         if self._log is not None:
             self._log.flush()
+
+    def flush_due(self) -> None:
+        """Write the log batch if it is due (batch_log); call it after a reply has been sent."""
+        if self._log is not None:
+            self._log.flush_due()
 
     def handle(self, message: Message) -> Decision:
         """Decide what to do with a text message; a retry gets its reply again, and is never escalated or logged twice."""

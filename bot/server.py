@@ -85,6 +85,11 @@ def create_app(config: Config, *, clock: Callable[[], float] | None = None, serv
     def no_sniff(response: Response) -> Response:
         # echostr is reflected back; never let a browser read it as HTML.
         response.headers["X-Content-Type-Options"] = "nosniff"
+        if serving:
+            # The request thread writes the due log batch once the reply is out. Left to a thread
+            # of its own, the same writes cost more in switching the GIL back and forth than in
+            # writing (measured: 0.37 -> 0.34 ms of worker CPU per answered message).
+            response.call_on_close(pipeline.flush_due)
         return response
 
     if serving:
