@@ -84,8 +84,9 @@ class LogBatcher:
         with self._lock:
             return self._waiting.get(key)
 
-    def flush_due(self, age: float = LOG_BATCH_SECONDS) -> None:
-        """Write the batch if its first row has waited `age` seconds."""
+    def flush_due(self, age: float | None = None) -> None:
+        """Write the batch if its first row has waited `age` seconds (LOG_BATCH_SECONDS)."""
+        age = LOG_BATCH_SECONDS if age is None else age
         if self._rows and time.monotonic() - self._oldest >= age:
             self.flush()
 

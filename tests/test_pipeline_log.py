@@ -1,5 +1,6 @@
 """The message log under `serve`: answered messages are logged in batches, once each, retries included."""
 import threading
+import time
 
 from bot.config import Config, FaqConfig, StorageConfig
 from bot.model import Message
@@ -50,6 +51,17 @@ def test_rows_are_written_without_an_explicit_flush(tmp_path, mini_faq):
             break
         done.wait(0.02)
     assert done.is_set()
+
+
+def test_a_request_writes_the_batch_once_it_is_due(tmp_path, mini_faq, monkeypatch):
+    monkeypatch.setattr("bot.pipeline.LOG_BATCH_SECONDS", 0.5)
+    pipeline, store = make_pipeline(tmp_path, mini_faq)
+    pipeline.handle(message("f1"))
+    pipeline.flush_due()  # as the server does once a reply has gone out
+    assert logged(store) == []  # not due yet (and the background thread waits twice as long)
+    time.sleep(0.55)
+    pipeline.flush_due()
+    assert [r[0] for r in logged(store)] == ["wechat:f1"]
 
 
 def test_escalations_are_committed_before_the_reply(tmp_path, mini_faq):
