@@ -67,7 +67,7 @@ def describe_due(due: float, now: float, tz: dt.tzinfo) -> str:
     """"今天 21:00", "明天 10:00", "后天 10:00" or "3月2日（周一）10:00", as seen at `now`."""
     due_local, now_local = dt.datetime.fromtimestamp(due, tz), dt.datetime.fromtimestamp(now, tz)
     days = (due_local.date() - now_local.date()).days
-    clock = due_local.strftime("%H:%M")
+    clock = f"{due_local.hour:02d}:{due_local.minute:02d}"  # strftime costs an acknowledgement 4 us
     if days == 0:
         return f"今天 {clock}"
     if days == 1:

@@ -7,6 +7,7 @@ and never queued twice. The delivery worker (bot/delivery) sends them.
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import re
 import threading
@@ -36,6 +37,8 @@ TRANSITIONS = {
 # Exact repeats merge through an index however many tickets are open; near repeats are looked
 # for among the newest tickets of the merge window only, so an escalation costs the same on a busy day.
 FUZZY_MERGE_CANDIDATES = 500
+# Escalated questions repeat (that is why tickets merge): their normalised text is kept.
+_normalized = functools.lru_cache(maxsize=4096)(normalize)
 STATUS_NAMES = {"open": "待处理", "claimed": "已认领", "answered": "已答复", "closed": "已关闭"}
 
 NEW_ACK = "已转人工：工单 #{id}，{team}将于{due} 前答复。"
@@ -96,7 +99,7 @@ class TicketQueue:
         now = self.clock()
         bot_name = self.config.bot.name
         question = strip_bot_mention(message.text, bot_name) or message.text
-        normalized = normalize(message.text, bot_name)
+        normalized = _normalized(message.text, bot_name)
         asker = {
             "channel": message.channel, "chat": message.chat or "", "user": message.user, "text": question,
             "msg_id": message.msg_id, "dedup_key": f"{message.channel}:{message.msg_id}",
@@ -145,7 +148,7 @@ class TicketQueue:
             return None
         qtx = QueueTx(self.store.db.conn)  # reads only, no write lock
         now = self.clock()
-        normalized = normalize(message.text, self.config.bot.name)
+        normalized = _normalized(message.text, self.config.bot.name)
         if not normalized.replace(" ", ""):
             return None
         since = now - self.config.queue.merge_window_hours * 3600
