@@ -424,3 +424,15 @@ def test_no_secret_in_logs_or_responses(tmp_path, clock, caplog):
     secrets = [OA["token"], OA["key"], WECOM["token"], WECOM["key"], ROBOT["token"], ROBOT["key"]]
     for text in bodies + [caplog.text]:
         assert not any(s in text for s in secrets)
+
+
+def test_under_serve_a_request_writes_the_due_log_batch_once_its_reply_is_out(tmp_path, clock, monkeypatch):
+    monkeypatch.setattr("bot.pipeline.LOG_BATCH_SECONDS", 0.5)  # the background thread waits twice that
+    client = create_app(make_config(tmp_path), clock=clock, serving=True).test_client()
+    ask(client, "wechat", ANSWERABLE, "s1")[0].close()  # the server closes a response once it is sent
+    assert rows(tmp_path) == []  # batched
+    time.sleep(0.55)
+    resp, reply = ask(client, "wechat", ANSWERABLE, "s2")
+    assert ANSWER_SNIPPET in reply and rows(tmp_path) == []  # the reply is complete before any write
+    resp.close()  # the batch is due: the request's close writes it
+    assert {r["msg_id"] for r in rows(tmp_path)} == {"s1", "s2"}
