@@ -108,8 +108,9 @@ class TicketQueue:
         }
         ticket = self.similar_ticket(qtx, normalized, now, message)
         if ticket is not None:
-            same = ticket.pop("asker", None)
-            if same is None and ticket.pop("near", False):
+            if "asker" in ticket:  # an exact repeat's lookup found the sender's asker row, or not
+                same = ticket.pop("asker")
+            else:
                 same = (qtx.find_asker(ticket["id"], asker["channel"], asker["chat"], asker["user"]) or {}).get("id")
             if same is not None:
                 # The same person asking again: one answer for them, through the freshest response_url.
@@ -151,8 +152,7 @@ class TicketQueue:
         normalized = _normalized(message.text, self.config.bot.name)
         if not normalized.replace(" ", ""):
             return None
-        since = now - self.config.queue.merge_window_hours * 3600
-        ticket = qtx.active_ticket_with_text(normalized, since, message.channel, message.chat or "", message.user)
+        ticket = qtx.active_ticket_with_text(normalized, self._window_start(now), *_sender(message))
         if ticket is None or ticket.pop("asker") is None:
             return None
         return self._acknowledged(decision, ticket, AGAIN_ACK, now)
@@ -163,23 +163,23 @@ class TicketQueue:
                                          due=deadlines.describe_due(ticket["due_at"], now, self.tz))
         return decision
 
-    def similar_ticket(self, qtx: QueueTx, normalized: str, now: float, message: Message | None = None) -> dict | None:
+    def similar_ticket(self, qtx: QueueTx, normalized: str, now: float, message: Message) -> dict | None:
         """The open or claimed ticket (of the merge window) asking the same thing, if any: its id, team and due_at.
 
-        An exact repeat also says under "asker" whether the message's sender is on it already;
-        a near one is marked "near" instead.
+        An exact repeat also carries "asker": the id of the sender's asker row on it, or None.
         """
-        settings = self.config.queue
         key = normalized.replace(" ", "")
         if not key:
             return None
-        since = now - settings.merge_window_hours * 3600
-        who = (message.channel, message.chat or "", message.user) if message is not None else ()
-        exact = qtx.active_ticket_with_text(normalized, since, *who)
+        since = self._window_start(now)
+        exact = qtx.active_ticket_with_text(normalized, since, *_sender(message))
         if exact is not None:
             return exact
-        near = self._recent.most_similar(qtx, key, since, settings.merge_similarity * 100)
-        return None if near is None else {**near, "near": True}
+        return self._recent.most_similar(qtx, key, since, self.config.queue.merge_similarity * 100)
+
+    def _window_start(self, now: float) -> float:
+        """Tickets opened before this are not joined (queue.merge_window_hours)."""
+        return now - self.config.queue.merge_window_hours * 3600
 
     def route(self, normalized: str, decision: Decision | None) -> Route:
         """The FAQ category's team when the question came close to an entry; else keyword rules; else the default."""
@@ -472,6 +472,11 @@ def _has_word(text: str, cuts: set[int], keyword: str) -> bool:
             return True
         start = text.find(keyword, start + 1)
     return False
+
+
+def _sender(message: Message) -> tuple[str, str, str]:
+    """channel, chat, user: who an asker row is."""
+    return message.channel, message.chat or "", message.user
 
 
 def _who(message: Message) -> str:
