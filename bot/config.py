@@ -1,8 +1,9 @@
 """One TOML file becomes a typed Config, handed to create_app() and the CLI."""
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +91,13 @@ class DeadlineRule:
     workday_start: str = "09:00"
     workday_end: str = "18:00"
     workdays: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)  # ISO weekdays, 1 = Monday
+    holidays: frozenset[dt.date] = frozenset()  # days off whatever their weekday (法定节假日)
+    extra_workdays: frozenset[dt.date] = frozenset()  # days worked whatever their weekday (调休上班)
+
+    def is_workday(self, day: dt.date) -> bool:
+        if day in self.extra_workdays:
+            return True
+        return day.isoweekday() in self.workdays and day not in self.holidays
 
 
 DEFAULT_ROUTES = (
@@ -113,6 +121,8 @@ class QueueConfig:
     utc_offset_hours: float = 8.0  # local time for deadlines and acknowledgements (Beijing time)
     routes: tuple[RouteRule, ...] = DEFAULT_ROUTES
     deadlines: tuple[DeadlineRule, ...] = (DeadlineRule(),)
+    holidays: frozenset[dt.date] = frozenset()  # for every team's deadlines (merged into each rule when loaded)
+    extra_workdays: frozenset[dt.date] = frozenset()
 
     def deadline_for(self, team: str) -> DeadlineRule:
         for rule in self.deadlines:
@@ -121,7 +131,7 @@ class QueueConfig:
         for rule in self.deadlines:
             if rule.team == "*":
                 return rule
-        return DeadlineRule()
+        return DeadlineRule(holidays=self.holidays, extra_workdays=self.extra_workdays)
 
 
 @dataclass(frozen=True)
@@ -326,6 +336,7 @@ def _queue_section(raw: object, base_dir: Path, where: str) -> QueueConfig:
                 for name in ("before", "due_same_day", "due_next_day", "workday_start", "workday_end")
             }
             special["workdays"] = lambda k, v: _workdays(k, v, where)
+            special["holidays"] = special["extra_workdays"] = lambda k, v: _dates(k, v, where)
             rule = _section(here, DeadlineRule, item, base_dir, where, special)
             if rule.working_hours is not None and rule.working_hours <= 0:
                 raise ConfigError(f"{where}{here}.working_hours must be more than 0")
@@ -334,7 +345,36 @@ def _queue_section(raw: object, base_dir: Path, where: str) -> QueueConfig:
             rules.append(rule)
         return tuple(rules)
 
-    return _section("queue", QueueConfig, raw, base_dir, where, {"routes": routes, "deadlines": deadlines})
+    dates = lambda k, v: _dates(k, v, where)  # noqa: E731
+    special = {"routes": routes, "deadlines": deadlines, "holidays": dates, "extra_workdays": dates}
+    queue = _section("queue", QueueConfig, raw, base_dir, where, special)
+    # Every rule knows the calendar, so deadlines.py needs nothing but the rule.
+    rules = tuple(
+        replace(r, holidays=r.holidays | queue.holidays, extra_workdays=r.extra_workdays | queue.extra_workdays)
+        for r in queue.deadlines
+    )
+    for rule in rules:
+        both = sorted(rule.holidays & rule.extra_workdays)
+        if both:
+            raise ConfigError(f"{where}{both[0].isoformat()} is both a holiday and an extra workday")
+    return replace(queue, deadlines=rules)
+
+
+def _dates(key: str, value: object, where: str) -> frozenset[dt.date]:
+    """Dates as TOML dates (2020-04-06) or strings ("2020-04-06")."""
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}{key} must be a list of dates like 2020-04-06")
+    days = set()
+    for item in value:
+        if isinstance(item, str):
+            try:
+                item = dt.date.fromisoformat(item.strip())
+            except ValueError:
+                raise ConfigError(f"{where}{key}: {item!r} is not a date like 2020-04-06") from None
+        if isinstance(item, dt.datetime) or not isinstance(item, dt.date):
+            raise ConfigError(f"{where}{key}: {item!r} is not a date like 2020-04-06")
+        days.add(item)
+    return frozenset(days)
 
 
 def _workdays(key: str, value: object, where: str) -> tuple[int, ...]:

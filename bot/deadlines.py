@@ -4,6 +4,7 @@ Two kinds of rule (config `[[queue.deadlines]]`):
 - clock times: asked on a workday before `before` -> due at `due_same_day` that day; otherwise at
   `due_next_day` on the next workday;
 - `working_hours = N`: due after N hours inside `workday_start`..`workday_end` on workdays.
+A workday is one of the rule's weekdays that is not a holiday, or an extra workday (调休上班).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def _at(day: dt.date, hhmm: str, tz: dt.tzinfo) -> dt.datetime:
 def _next_workday(day: dt.date, rule: DeadlineRule) -> dt.date:
     for _ in range(_MAX_DAYS):
         day += dt.timedelta(days=1)
-        if day.isoweekday() in rule.workdays:
+        if rule.is_workday(day):
             return day
     raise ValueError("deadline rule has no workdays")
 
@@ -39,7 +40,7 @@ def due_at(rule: DeadlineRule, asked_at: float, tz: dt.tzinfo) -> float:
     if rule.working_hours is not None:
         return _after_working_hours(rule, local).timestamp()
     today = local.date()
-    if today.isoweekday() in rule.workdays and local < _at(today, rule.before, tz):
+    if rule.is_workday(today) and local < _at(today, rule.before, tz):
         due = _at(today, rule.due_same_day, tz)
         if due > local:
             return due.timestamp()
@@ -52,7 +53,7 @@ def _after_working_hours(rule: DeadlineRule, local: dt.datetime) -> dt.datetime:
     cursor = local
     for _ in range(_MAX_DAYS):
         day = cursor.date()
-        if day.isoweekday() in rule.workdays:
+        if rule.is_workday(day):
             start, end = _at(day, rule.workday_start, tz), _at(day, rule.workday_end, tz)
             cursor = max(cursor, start)
             if cursor < end:

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from bot.config import ConfigError, DeadlineRule, config_from_dict
+from bot.config import ConfigError, DeadlineRule, config_from_dict, load_config
 from bot.deadlines import describe_due, due_at, zone
 from bot.model import Candidate, Decision, Message
 from bot.pipeline import Pipeline
@@ -376,6 +376,56 @@ def test_working_hours_rule_skips_nights_and_weekends():
     assert due_at(rule, at(21, 16), BJ) == at(24, 11)  # 2 h on Friday, 2 h on Monday
     assert due_at(rule, at(21, 20), BJ) == at(24, 13)  # after hours: starts Monday 09:00
     assert due_at(rule, at(22, 10), BJ) == at(24, 13)
+
+
+def april(day: int, hour: int, minute: int = 0, month: int = 4) -> float:
+    """Spring 2020, Beijing time: 清明 4-6 April off; 劳动节 1-5 May off, 26 April and 9 May worked."""
+    return dt.datetime(2020, month, day, hour, minute, tzinfo=BJ).timestamp()
+
+
+QINGMING = frozenset(dt.date(2020, 4, d) for d in (4, 5, 6))
+LABOUR_DAY = frozenset(dt.date(2020, 5, d) for d in range(1, 6))
+MAKE_UP_DAYS = frozenset((dt.date(2020, 4, 26), dt.date(2020, 5, 9)))
+
+
+def test_holidays_are_skipped_and_make_up_workdays_count():
+    every_day = DeadlineRule(holidays=QINGMING)
+    assert due_at(every_day, april(3, 18), BJ) == april(7, 10)  # Friday evening -> Tuesday after 清明
+    assert due_at(every_day, april(5, 11), BJ) == april(7, 10)  # asked on the holiday itself
+    weekdays = DeadlineRule(workdays=(1, 2, 3, 4, 5), holidays=LABOUR_DAY, extra_workdays=MAKE_UP_DAYS)
+    assert due_at(weekdays, april(25, 12), BJ) == april(26, 10)  # Saturday -> the Sunday worked instead
+    assert due_at(weekdays, april(26, 11), BJ) == april(26, 21)  # a make-up Sunday has same-day answers
+    assert due_at(weekdays, april(30, 18), BJ) == april(6, 10, month=5)  # over the five days off
+    hours = DeadlineRule(working_hours=4, workdays=(1, 2, 3, 4, 5), holidays=LABOUR_DAY)
+    assert due_at(hours, april(30, 16), BJ) == april(6, 11, month=5)  # 2 h on 30 April, 2 h on 6 May
+
+
+def test_queue_holidays_reach_every_team_rule(tmp_path):
+    config = config_from_dict({"queue": {
+        "holidays": ["2020-05-01", "2020-05-02"],
+        "extra_workdays": ["2020-04-26"],
+        "deadlines": [{"team": "*"}, {"team": "金融供给组", "working_hours": 8, "workdays": [1, 2, 3, 4, 5], "holidays": ["2020-05-04"]}],
+    }})
+    star, finance = (config.queue.deadline_for(team) for team in ("综合协调组", "金融供给组"))
+    assert star.holidays == {dt.date(2020, 5, 1), dt.date(2020, 5, 2)} and star.extra_workdays == {dt.date(2020, 4, 26)}
+    assert finance.holidays == {dt.date(2020, 5, 1), dt.date(2020, 5, 2), dt.date(2020, 5, 4)}
+    no_rules = config_from_dict({"queue": {"holidays": ["2020-05-01"], "deadlines": [{"team": "金融供给组"}]}})
+    assert no_rules.queue.deadline_for("用工保障组").holidays == {dt.date(2020, 5, 1)}
+    path = tmp_path / "bot.toml"
+    path.write_text("[queue]\nholidays = [2020-04-04, 2020-04-06]\n", encoding="utf-8")  # TOML dates, unquoted
+    assert load_config(path).queue.deadline_for("*").holidays == {dt.date(2020, 4, 4), dt.date(2020, 4, 6)}
+
+
+@pytest.mark.parametrize("queue, message", [
+    ({"holidays": "2020-05-01"}, "queue.holidays must be a list of dates"),
+    ({"holidays": ["5月1日"]}, "queue.holidays: '5月1日' is not a date like 2020-04-06"),
+    ({"deadlines": [{"team": "*", "extra_workdays": [20200426]}]}, "deadlines[0].extra_workdays: 20200426 is not a date"),
+    ({"holidays": ["2020-04-26"], "extra_workdays": ["2020-04-26"]}, "2020-04-26 is both a holiday and an extra workday"),
+])
+def test_calendar_mistakes_name_the_key(queue, message):
+    with pytest.raises(ConfigError) as excinfo:
+        config_from_dict({"queue": queue})
+    assert message in str(excinfo.value)
 
 
 def test_describe_due():
