@@ -44,13 +44,18 @@ class Analyzer:
         self.segmenter = segmenter.with_words(faq_words)
         self._total = self.segmenter.total
         self._typo_vocab: dict[str, str] = {}
+        self._used_chars: set[str] = set()  # one-character words the FAQ uses: typed on purpose (戴, not 带)
         self._word_cache: dict[str, tuple[str | None, float]] = {}
 
     def learn_vocabulary(self, words) -> None:
         """Words the FAQ uses; a question's homophone typo of one of them is repaired."""
         for word in words:
-            if len(word) >= 2 and not word.isascii() and word not in lexicon.STOPWORDS:
+            if word.isascii() or word in lexicon.STOPWORDS:
+                continue
+            if len(word) >= 2:
                 self._typo_vocab.setdefault(pinyin_key(word), word)
+            else:
+                self._used_chars.add(word)
 
     def analyze(self, normalized: str, repair: bool = True, refuse: frozenset[str] = frozenset()) -> Analysis:
         """Concepts of a normalised text, in order, each once; `refuse` lists typo repairs not to make."""
@@ -110,8 +115,12 @@ class Analyzer:
         return weight
 
     def _plausible_typo(self, window: str, word: str) -> bool:
-        """Typos swap content characters; a very common function character (着, 了, 的) is meant."""
-        return all(a == b or self.segmenter.frequency(a) < FUNCTION_CHAR_FREQUENCY for a, b in zip(window, word))
+        """Typos swap content characters; a very common function character (着, 了, 的) is meant, and so
+        is a character the FAQ itself uses as a word ("口罩能戴多久" is not 能带)."""
+        return all(
+            a == b or (self.segmenter.frequency(a) < FUNCTION_CHAR_FREQUENCY and a not in self._used_chars)
+            for a, b in zip(window, word)
+        )
 
     def _binds_outside(self, text: str, start: int, window: str, word: str) -> bool:
         """True when a character to be replaced forms a word with its neighbour outside the window.

@@ -26,6 +26,8 @@ STARTER = ROOT / "faq" / "data" / "faq.yaml"
 FLOORS = [
     ("eval_starter_dev.yaml", STARTER, 0.95, 0.03, 0.70, 0.95),
     ("eval_starter_holdout.yaml", STARTER, 0.86, 0.03, 0.85, 0.95),
+    # Written in the fourth session by a helper who saw only each entry's question and answer.
+    ("eval_starter_blind.yaml", STARTER, 0.96, 0.052, 0.55, 0.95),
     ("eval_other.yaml", DATA / "other_faq.yaml", 0.80, 0.02, 0.90, 0.95),
     ("eval_third.yaml", DATA / "third_faq.yaml", 0.65, 0.02, 0.90, 0.95),
     ("eval_fourth.yaml", DATA / "fourth_faq.yaml", 0.76, 0.02, 0.95, 0.95),

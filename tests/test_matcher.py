@@ -70,6 +70,13 @@ def test_homophone_typos_are_repaired(matcher):
     assert decision.kind == "answer" and decision.faq_id == "disinfection.frequency"
 
 
+def test_a_character_the_faq_uses_as_a_word_is_not_a_typo():
+    # 能戴 sounds like 能带 (a word of the starter FAQ), but 戴 is the FAQ's own word for wearing a mask;
+    # repairing it too left 口罩 and 能带 with no entry in common, and both repairs were refused.
+    analysis = Matcher(load_faq(STARTER_FAQ)).analyze("一个口照能戴多久")
+    assert "口罩" in analysis.concepts and "戴" in analysis.concepts and "能带" not in analysis.concepts
+
+
 def test_traditional_characters_and_greetings(matcher):
     decision = matcher.decide("@防疫助手 您好，請問一下廠區每天要消毒幾次？")
     assert decision.kind == "answer" and decision.faq_id == "disinfection.frequency"
