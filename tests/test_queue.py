@@ -378,9 +378,9 @@ def test_working_hours_rule_skips_nights_and_weekends():
     assert due_at(rule, at(22, 10), BJ) == at(24, 13)
 
 
-def april(day: int, hour: int, minute: int = 0, month: int = 4) -> float:
+def spring(month: int, day: int, hour: int) -> float:
     """Spring 2020, Beijing time: 清明 4-6 April off; 劳动节 1-5 May off, 26 April and 9 May worked."""
-    return dt.datetime(2020, month, day, hour, minute, tzinfo=BJ).timestamp()
+    return dt.datetime(2020, month, day, hour, tzinfo=BJ).timestamp()
 
 
 QINGMING = frozenset(dt.date(2020, 4, d) for d in (4, 5, 6))
@@ -390,14 +390,14 @@ MAKE_UP_DAYS = frozenset((dt.date(2020, 4, 26), dt.date(2020, 5, 9)))
 
 def test_holidays_are_skipped_and_make_up_workdays_count():
     every_day = DeadlineRule(holidays=QINGMING)
-    assert due_at(every_day, april(3, 18), BJ) == april(7, 10)  # Friday evening -> Tuesday after 清明
-    assert due_at(every_day, april(5, 11), BJ) == april(7, 10)  # asked on the holiday itself
+    assert due_at(every_day, spring(4, 3, 18), BJ) == spring(4, 7, 10)  # Friday evening -> Tuesday after 清明
+    assert due_at(every_day, spring(4, 5, 11), BJ) == spring(4, 7, 10)  # asked on the holiday itself
     weekdays = DeadlineRule(workdays=(1, 2, 3, 4, 5), holidays=LABOUR_DAY, extra_workdays=MAKE_UP_DAYS)
-    assert due_at(weekdays, april(25, 12), BJ) == april(26, 10)  # Saturday -> the Sunday worked instead
-    assert due_at(weekdays, april(26, 11), BJ) == april(26, 21)  # a make-up Sunday has same-day answers
-    assert due_at(weekdays, april(30, 18), BJ) == april(6, 10, month=5)  # over the five days off
+    assert due_at(weekdays, spring(4, 25, 12), BJ) == spring(4, 26, 10)  # Saturday -> the Sunday worked instead
+    assert due_at(weekdays, spring(4, 26, 11), BJ) == spring(4, 26, 21)  # a make-up Sunday has same-day answers
+    assert due_at(weekdays, spring(4, 30, 18), BJ) == spring(5, 6, 10)  # over the five days off
     hours = DeadlineRule(working_hours=4, workdays=(1, 2, 3, 4, 5), holidays=LABOUR_DAY)
-    assert due_at(hours, april(30, 16), BJ) == april(6, 11, month=5)  # 2 h on 30 April, 2 h on 6 May
+    assert due_at(hours, spring(4, 30, 16), BJ) == spring(5, 6, 11)  # 2 h on 30 April, 2 h on 6 May
 
 
 def test_queue_holidays_reach_every_team_rule(tmp_path):
@@ -414,6 +414,11 @@ def test_queue_holidays_reach_every_team_rule(tmp_path):
     path = tmp_path / "bot.toml"
     path.write_text("[queue]\nholidays = [2020-04-04, 2020-04-06]\n", encoding="utf-8")  # TOML dates, unquoted
     assert load_config(path).queue.deadline_for("*").holidays == {dt.date(2020, 4, 4), dt.date(2020, 4, 6)}
+
+
+def test_ack_on_the_eve_of_a_holiday_names_the_first_workday_after(tmp_path):
+    bot = Bot(tmp_path, clock=Clock(spring(4, 3, 18)), holidays=["2020-04-04", "2020-04-05", "2020-04-06"])
+    assert bot.ask(UNKNOWN_Q).reply.endswith("综合协调组将于4月7日（周二）10:00 前答复。")
 
 
 @pytest.mark.parametrize("queue, message", [
