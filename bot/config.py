@@ -356,7 +356,7 @@ def _queue_section(raw: object, base_dir: Path, where: str) -> QueueConfig:
     for rule in rules:
         both = sorted(rule.holidays & rule.extra_workdays)
         if both:
-            raise ConfigError(f"{where}{both[0].isoformat()} is both a holiday and an extra workday")
+            raise ConfigError(f"{where}{both[0].isoformat()} is both a holiday and an extra workday (deadline rule for team {rule.team})")
     return replace(queue, deadlines=rules)
 
 
