@@ -71,3 +71,32 @@ INTENTS = {
     "找谁": "intent:who", "联系谁": "intent:who", "谁": "intent:who", "哪个部门": "intent:who",
     "方法": "intent:method", "方式": "intent:method", "办法": "intent:method",
 }
+
+# What a question asks about, beyond its topic: money, wages, liability, buying, an online system, a
+# document's life, a contact, tax. A question on one of these that an entry never mentions (in its
+# phrasings or its answer) is most often a neighbour the FAQ does not cover: "口罩在哪买" against the
+# entry on wearing masks, "公积金能缓缴吗" against social insurance.
+ASPECTS = {
+    "money": ("费用", "多少钱", "出钱", "掏钱", "付钱", "花钱", "谁出", "谁掏", "谁付", "承担", "收费", "免费",
+              "报销", "价格", "价钱", "涨价", "降价", "成本", "钱", "费"),
+    "subsidy": ("补贴", "补助", "补偿", "奖励", "奖补", "资助", "贴息", "扶持资金", "专项资金"),
+    "relief": ("减免", "免征", "缓缴", "延缴", "减半", "返还", "退还", "退税", "免收", "减收", "减租", "免租"),
+    "wage": ("工资", "薪酬", "薪水", "工钱", "加班费", "待遇", "底薪", "发薪"),
+    "liability": ("工伤", "赔偿", "赔", "责任", "追究", "处罚", "罚款", "违法", "违规", "投诉", "举报", "纠纷",
+                  "仲裁", "起诉", "打官司"),
+    "purchase": ("买", "购买", "采购", "购置", "供应商", "厂家", "进货", "订购", "订货", "有卖"),
+    "system": ("密码", "登录", "登不上", "登不进", "小程序", "app", "系统", "平台", "网站", "网址", "链接",
+               "二维码", "账号", "验证码", "打不开", "闪退"),
+    "document": ("到期", "过期", "延期", "延续", "年检", "年审", "换证", "补办", "遗失", "丢了", "弄丢", "注销",
+                 "变更", "吊销"),
+    "contact": ("电话", "号码", "联系方式", "手机号", "热线", "地址"),
+    "tax": ("税", "发票", "开票"),
+    "insurance": ("保险", "社保", "医保", "公积金", "养老", "失业金"),
+    "payout": ("到账", "拨付", "兑现", "发放", "结算", "打款"),
+    "family": ("家属", "老婆", "孩子", "子女", "家人", "小孩", "老人"),
+}
+
+# Last characters of the names of things a rule is about: fees, taxes, certificates, insurances,
+# funds, licences, payments, tickets (物业费, 关税, 健康证, 公积金, 营业执照, 贷款, 发票). Two questions
+# that differ in such a name ask about different things, however much else they share.
+TERM_ENDINGS = frozenset("费税证险金照款票息保")

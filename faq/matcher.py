@@ -54,6 +54,8 @@ FEATURES = (
     "intent_clash",  # 1 when question and entry both ask a kind of answer (how often, how long, who ...) and differ
     "thin",  # 1 / the entry's phrasings: a lone question is thin evidence of how people ask
     "answer_thin",  # answer_coverage x thin: for such an entry, its answer says more of what it covers
+    "aspect_unmet",  # what the question asks about (money, wages, a login ...) that the entry never mentions
+    "term_missing",  # weight of a named fee, tax, certificate, fund ... (物业费, 公积金) the entry never mentions
     "exclusive",  # covered weight, each word's weight shared among the candidates that have it
     "coverage_gap",  # coverage minus the best other candidate's
 )
@@ -231,6 +233,7 @@ class Matcher:
         self.analyzer.learn_vocabulary({w for p in self.phrasings for w in p.analysis.surfaces.values()})
         self.analyzer.learn_vocabulary(self.analyzer.canonical)
         self._finders: dict[tuple[str, str], tuple] = {}
+        self._aspects: dict[tuple[int, str], bool] = {}  # (entry, aspect) -> mentioned; filled as asked
         self.surfaces: dict[str, tuple[str, ...]] = {}
         for word, concept in self.analyzer.canonical.items():
             if len(word) > 1:
@@ -256,6 +259,16 @@ class Matcher:
             pattern = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
             found = self._finders[key] = (re.compile(pattern).search if pattern else None,)
         return found[0]
+
+    def _mentions(self, index: int, aspect: str) -> bool:
+        """Whether entry `index` (its phrasings, keywords or answer) names an aspect (lexicon.ASPECTS)."""
+        key = (index, aspect)
+        found = self._aspects.get(key)
+        if found is None:
+            # Checked only for the aspects questions bring: at load time it would cost 0.3 s per 10,000 entries.
+            text, answer = self.entry_texts[index], self.answers[index]
+            found = self._aspects[key] = any(w in text or w in answer for w in lexicon.ASPECTS[aspect])
+        return found
 
     def analyze(self, text: str) -> Analysis:
         """The question as the matcher sees it."""
@@ -357,7 +370,7 @@ class Matcher:
         answer = self.answers[index]
         text = self.entry_texts[index]
         analysis, weights, total = query.analysis, query.weights, query.total
-        covered = vocab = focus = distinct = missing = missing_noun = in_answer = 0.0
+        covered = vocab = focus = distinct = missing = missing_noun = term_missing = in_answer = 0.0
         for concept, weight in weights.items():
             finder = query.finders[concept]
             mentioned = finder is not None and finder(answer) is not None
@@ -376,6 +389,8 @@ class Matcher:
                 missing = max(missing, analysis.weights[concept])
                 if concept in query.nouns:
                     missing_noun = max(missing_noun, analysis.weights[concept])
+                if concept in query.terms:
+                    term_missing = max(term_missing, analysis.weights[concept])
         best_pcov = best_overlap = best_fuzzy = best_char = 0.0
         qweights = analysis.weights
         concept_set = query.concept_set
@@ -437,6 +452,8 @@ class Matcher:
             clash,
             thin,
             thin * in_answer / total,
+            float(sum(not self._mentions(index, aspect) for aspect in query.aspects)),
+            term_missing,
         ]
 
     def decide(self, text: str) -> Decision:
@@ -484,7 +501,7 @@ class Matcher:
 class _Query:
     """What every candidate is compared with, computed once per question."""
 
-    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents")
+    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms")
 
     def __init__(self, analysis: Analysis, matcher: Matcher):
         self.analysis = analysis
@@ -507,8 +524,15 @@ class _Query:
         self.unknown_noun = max((analysis.weights[c] for c in unknown if c in self.nouns), default=0.0)
         self.concept_set = frozenset(analysis.concepts)
         self.intents = frozenset(c for c in analysis.concepts if c.startswith("intent:"))
+        self.aspects = aspects_of(analysis.text)
+        self.terms = frozenset(c for c in analysis.concepts if len(analysis.surfaces[c]) > 1 and analysis.surfaces[c][-1] in lexicon.TERM_ENDINGS)
         # Finds the question's word or one of its synonyms in an entry's text (None: nothing to find).
         self.finders = {c: matcher.finder(c, analysis.surfaces[c]) for c in analysis.concepts}
+
+
+def aspects_of(text: str) -> frozenset[str]:
+    """The aspects (lexicon.ASPECTS) a text names."""
+    return frozenset(name for name, words in lexicon.ASPECTS.items() if any(w in text for w in words))
 
 
 def _content(analysis: Analysis) -> str:

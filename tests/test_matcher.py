@@ -5,7 +5,7 @@ import pytest
 
 from bot.config import BotConfig
 from faq.loader import load_faq
-from faq.matcher import Matcher
+from faq.matcher import FEATURES, Matcher, aspects_of
 from tests.conftest import STARTER_FAQ
 
 
@@ -135,3 +135,29 @@ def test_concepts_two_entries_list_name_neither(tmp_path):
         """)
     strict = Matcher(load_faq(path), BotConfig(answer_threshold=1.01, suggest_threshold=1.01))
     assert strict.decide("食堂消毒怎么做").kind == "escalate"
+
+
+def test_aspects_name_what_a_question_asks_about():
+    assert aspects_of("员工隔离期间工资怎么发") == {"wage"}
+    assert aspects_of("口罩去哪里买，多少钱一个") == {"purchase", "money"}
+    assert aspects_of("小程序密码忘了咋办") == {"system"}
+    assert aspects_of("返岗员工要隔离几天") == frozenset()
+
+
+def test_an_aspect_the_entry_never_mentions_is_not_answered_from_it():
+    matcher = Matcher(load_faq(STARTER_FAQ))
+    asked = matcher.decide("返岗员工要隔离几天")
+    assert (asked.kind, asked.faq_id) == ("answer", "isolation.returning-staff")
+    # The same entry is the nearest, but nothing in it is about pay.
+    wages = matcher.decide("返岗员工隔离期间的工资谁出")
+    assert wages.candidates[0].faq_id == "isolation.returning-staff"
+    assert wages.kind == "escalate"
+    top = matcher.rank("返岗员工隔离期间的工资谁出", 1)[0]
+    assert top.features[FEATURES.index("aspect_unmet")] >= 1.0
+
+
+def test_a_named_fee_or_fund_the_entry_never_mentions_counts_against_it():
+    matcher = Matcher(load_faq(STARTER_FAQ))
+    top = matcher.rank("员工隔离期间公积金怎么交", 1)[0]
+    assert top.features[FEATURES.index("term_missing")] > 0.5  # 公积金: no entry mentions it
+    assert matcher.rank("员工隔离期间怎么安排", 1)[0].features[FEATURES.index("term_missing")] == 0.0
