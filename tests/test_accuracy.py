@@ -3,13 +3,13 @@
 The sets are questions written as enterprise contacts write them (colloquial, typos, greetings,
 traditional characters, out-of-scope questions, courtesies), each against its own FAQ. The
 models (bench/train_ranker.py) were fitted on the starter dev set and twelve other FAQs; the starter
-holdout set and eleven FAQs (office buildings, food, medical supplies, training schools, tourism,
+holdout set and fifteen FAQs (office buildings, food, medical supplies, training schools, tourism,
 auto parts, garment workshops; then a chemical park, a port, street shops and markets, and
 foreign-invested firms, added in the fourth session and measured once, blind, before any change;
 then farm supplies, catering, a tech park and mines, written blind in the fifth session with 3-5
-phrasings per entry as the FAQ format asks) were never used for fitting, so their floors say how the bot does on questions and FAQs it has
-not seen. A floor that fails means
-a change made the bot worse: look at `python run.py faq eval FILE --misses`.
+phrasings per entry as the FAQ format asks) were never used for fitting, so their floors say how
+the bot does on questions and FAQs it has not seen. A floor that fails means a change made the bot
+worse: look at `python run.py faq eval FILE --misses`.
 """
 from pathlib import Path
 
