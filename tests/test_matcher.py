@@ -148,12 +148,10 @@ def test_an_aspect_the_entry_never_mentions_is_not_answered_from_it():
     matcher = Matcher(load_faq(STARTER_FAQ))
     asked = matcher.decide("返岗员工要隔离几天")
     assert (asked.kind, asked.faq_id) == ("answer", "isolation.returning-staff")
-    # The same entry is the nearest, but nothing in it is about pay.
-    wages = matcher.decide("返岗员工隔离期间的工资谁出")
-    assert wages.candidates[0].faq_id == "isolation.returning-staff"
-    assert wages.kind == "escalate"
-    top = matcher.rank("返岗员工隔离期间的工资谁出", 1)[0]
-    assert top.features[FEATURES.index("aspect_unmet")] >= 1.0
+    # The isolation entry shares every other word, but nothing in it is about pay.
+    assert matcher.decide("返岗员工隔离期间的工资谁出").kind == "escalate"
+    ranked = {s.entry.id: s for s in matcher.rank("返岗员工隔离期间的工资谁出", 29)}
+    assert ranked["isolation.returning-staff"].features[FEATURES.index("aspect_unmet")] >= 1.0
 
 
 def test_a_named_fee_or_fund_the_entry_never_mentions_counts_against_it():
