@@ -8,6 +8,8 @@ GREETINGS = [
     "麻烦", "打扰一下", "打扰了", "打扰", "咨询一下", "咨询下", "想咨询", "问一下", "问下", "问问",
     "想问一下", "想问下", "想问", "想了解一下", "想了解下", "谢谢", "感谢", "多谢", "辛苦了",
     "领导们", "各位领导", "老师们",
+    # Listed whole: "各位领导" alone would leave the 好 of "各位领导好" behind as a word of the question.
+    "各位领导好", "各位老师好", "领导们好", "老师们好", "各位同事好", "各位专家好", "各位好",
 ]
 
 # A message made only of these (and filler characters) is a courtesy: the bot stays quiet.

@@ -32,6 +32,7 @@ def test_greetings_are_removed_but_never_the_whole_question():
     assert normalize("@防疫助手 您好，请问一下员工就餐是否分开", "防疫助手") == "员工就餐是否分开"
     assert normalize("领导好，打扰一下，厂车要消毒吗？谢谢！") == "厂车要消毒吗"
     assert normalize("您好") == "您好"
+    assert normalize("各位领导好，我们食堂能开吗") == "我们食堂能开吗"  # no stray 好 left of 各位领导好
 
 
 @pytest.mark.parametrize(
