@@ -32,7 +32,7 @@ FLOORS = [
     ("eval_other.yaml", DATA / "other_faq.yaml", 0.84, 0.007, 0.94, 0.95),
     ("eval_third.yaml", DATA / "third_faq.yaml", 0.71, 0.013, 0.88, 0.95),
     ("eval_fourth.yaml", DATA / "fourth_faq.yaml", 0.82, 0.032, 1.00, 0.95),
-    ("eval_fifth.yaml", DATA / "fifth_faq.yaml", 0.86, 0.026, 0.87, 0.95),
+    ("eval_fifth.yaml", DATA / "fifth_faq.yaml", 0.85, 0.026, 0.87, 0.95),
     ("eval_sixth.yaml", DATA / "sixth_faq.yaml", 0.80, 0.062, 0.66, 0.95),
     ("eval_logistics.yaml", DATA / "logistics_faq.yaml", 0.56, 0.095, 0.69, 0.95),
     ("eval_subsidies.yaml", DATA / "subsidies_faq.yaml", 0.73, 0.06, 0.62, 0.95),
@@ -43,7 +43,7 @@ FLOORS = [
     ("eval_trade.yaml", DATA / "trade_faq.yaml", 0.58, 0.051, 0.82, 0.90),
     # Written blind in the fifth session, FAQs with 3-5 phrasings per entry; fitted on since.
     ("eval_agri.yaml", DATA / "agri_faq.yaml", 0.85, 0.064, 0.62, 0.95),
-    ("eval_catering.yaml", DATA / "catering_faq.yaml", 0.80, 0.064, 0.66, 0.95),
+    ("eval_catering.yaml", DATA / "catering_faq.yaml", 0.81, 0.07, 0.62, 0.95),
     ("eval_techpark.yaml", DATA / "techpark_faq.yaml", 0.77, 0.026, 0.87, 0.95),
     ("eval_mining.yaml", DATA / "mining_faq.yaml", 0.90, 0.026, 0.91, 0.95),
     # Never fitted on: written blind. (Their misses were read when the aspect list of faq/lexicon.py was written.)
