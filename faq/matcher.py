@@ -231,7 +231,9 @@ class Matcher:
         self._unknown_gram_idf = math.log((size + 1) / 0.5)
         self.char_idf = {c: math.log((size + 1) / (n + 0.5)) for c, n in char_df.items()}
         self.analyzer.learn_vocabulary({w for p in self.phrasings for w in p.analysis.surfaces.values()})
-        self.analyzer.learn_vocabulary(self.analyzer.canonical)
+        # Synonyms of concepts the FAQ uses: a repair to any other word would be refused (_repair_fits),
+        # and the shipped list has thousands of words whose pinyin is not worth computing for nothing.
+        self.analyzer.learn_vocabulary(w for w, c in self.analyzer.canonical.items() if c in postings)
         self._finders: dict[tuple[str, str], tuple] = {}
         self._aspects: dict[tuple[int, str], bool] = {}  # (entry, aspect) -> mentioned; filled as asked
         self.surfaces: dict[str, tuple[str, ...]] = {}
