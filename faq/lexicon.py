@@ -102,3 +102,5 @@ ASPECTS = {
 # funds, licences, payments, tickets (物业费, 关税, 健康证, 公积金, 营业执照, 贷款, 发票). Two questions
 # that differ in such a name ask about different things, however much else they share.
 TERM_ENDINGS = frozenset("费税证险金照款票息保")
+# Naming words with those endings that name no such thing.
+NOT_TERMS = frozenset({"风险", "危险", "信息", "消息", "浪费", "消费"})

@@ -527,7 +527,7 @@ class _Query:
         self.concept_set = frozenset(analysis.concepts)
         self.intents = frozenset(c for c in analysis.concepts if c.startswith("intent:"))
         self.aspects = aspects_of(analysis.text)
-        self.terms = frozenset(c for c in analysis.concepts if len(analysis.surfaces[c]) > 1 and analysis.surfaces[c][-1] in lexicon.TERM_ENDINGS)
+        self.terms = frozenset(c for c in self.nouns if _is_term(analysis.surfaces[c]))
         # Finds the question's word or one of its synonyms in an entry's text (None: nothing to find).
         self.finders = {c: matcher.finder(c, analysis.surfaces[c]) for c in analysis.concepts}
 
@@ -535,6 +535,11 @@ class _Query:
 def aspects_of(text: str) -> frozenset[str]:
     """The aspects (lexicon.ASPECTS) a text names."""
     return frozenset(name for name, words in lexicon.ASPECTS.items() if any(w in text for w in words))
+
+
+def _is_term(word: str) -> bool:
+    """A named fee, tax, certificate, fund, licence ... (lexicon.TERM_ENDINGS), given a naming word."""
+    return word[-1] in lexicon.TERM_ENDINGS and word not in lexicon.NOT_TERMS
 
 
 def _content(analysis: Analysis) -> str:

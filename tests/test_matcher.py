@@ -159,3 +159,5 @@ def test_a_named_fee_or_fund_the_entry_never_mentions_counts_against_it():
     top = matcher.rank("员工隔离期间公积金怎么交", 1)[0]
     assert top.features[FEATURES.index("term_missing")] > 0.5  # 公积金: no entry mentions it
     assert matcher.rank("员工隔离期间怎么安排", 1)[0].features[FEATURES.index("term_missing")] == 0.0
+    # 休息 and 风险 end like 利息 and 保险 but name no fee or fund.
+    assert matcher.rank("中风险地区员工休息时要戴口罩吗", 1)[0].features[FEATURES.index("term_missing")] == 0.0

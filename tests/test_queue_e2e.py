@@ -70,6 +70,7 @@ wrkB = "robot-b-key"
 api_base = "{endpoint.base}"
 wechat_api_base = "{endpoint.base}"
 retry_first_seconds = 0.3
+retry_max_seconds = 2.0          # a row that failed often before a crash is still retried soon after it
 timeout_seconds = 1.0
 lease_seconds = 3.0
 poll_seconds = 0.1
