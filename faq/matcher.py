@@ -268,8 +268,7 @@ class Matcher:
         found = self._aspects.get(key)
         if found is None:
             # Checked only for the aspects questions bring: at load time it would cost 0.3 s per 10,000 entries.
-            text, answer = self.entry_texts[index], self.answers[index]
-            found = self._aspects[key] = any(w in text or w in answer for w in lexicon.ASPECTS[aspect])
+            found = self._aspects[key] = names_aspect(self.entry_texts[index], aspect) or names_aspect(self.answers[index], aspect)
         return found
 
     def analyze(self, text: str) -> Analysis:
@@ -534,7 +533,12 @@ class _Query:
 
 def aspects_of(text: str) -> frozenset[str]:
     """The aspects (lexicon.ASPECTS) a text names."""
-    return frozenset(name for name, words in lexicon.ASPECTS.items() if any(w in text for w in words))
+    return frozenset(name for name in lexicon.ASPECTS if names_aspect(text, name))
+
+
+def names_aspect(text: str, aspect: str) -> bool:
+    """Whether a text uses one of an aspect's words."""
+    return any(w in text for w in lexicon.ASPECTS[aspect])
 
 
 def _is_term(word: str) -> bool:
