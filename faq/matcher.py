@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -156,7 +157,7 @@ class Matcher:
         self.entry_share: list[dict[str, float]] = []
         self.entry_counts: list[dict[str, int]] = []
         self.entry_length: list[int] = []
-        collection: dict[str, int] = {}
+        collection: Counter[str] = Counter()
         self.entry_keywords: list[frozenset[str]] = []
         self.entry_intents: list[frozenset[str]] = []
         self.listed: dict[str, int] = {}  # a phrasing's concepts -> its entry (-1: shared by two)
@@ -165,8 +166,8 @@ class Matcher:
         self.answers: list[str] = []
         self.entry_texts: list[str] = []
         postings: dict[str, list[int]] = {}
-        gram_df: dict[str, int] = {}
-        char_df: dict[str, int] = {}
+        gram_df: Counter[str] = Counter()  # Counter.update counts in C: this loop runs 60,000 times at 10,000 entries
+        char_df: Counter[str] = Counter()
         self.entry_chars: list[frozenset[str]] = []
         for index, entry in enumerate(self.entries):
             own: list[int] = []
@@ -200,19 +201,16 @@ class Matcher:
             self.entry_share.append(share)
             self.entry_counts.append(counts)
             self.entry_length.append(sum(counts.values()))
-            for concept, n in counts.items():
-                collection[concept] = collection.get(concept, 0) + n
+            collection.update(counts)
             self.entry_keywords.append(frozenset(keywords))
             self.entry_intents.append(INTENT_CONCEPTS.intersection(share))
             self.entry_grams.append(frozenset(grams))
             chars = frozenset("".join(grams))
             self.entry_chars.append(chars)
-            for char in chars:
-                char_df[char] = char_df.get(char, 0) + 1
+            char_df.update(chars)
             for concept in share:
                 postings.setdefault(concept, []).append(index)
-            for gram in grams:
-                gram_df[gram] = gram_df.get(gram, 0) + 1
+            gram_df.update(grams)
             # Answers are long: searched as text for the few candidates, never segmented.
             self.answers.append(to_simplified(entry.answer))
             self.entry_texts.append(" ".join((*entry.normalized, *(normalize(k) for k in entry.keywords))))
