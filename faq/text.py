@@ -99,6 +99,9 @@ def is_thanks(cleaned: str) -> bool:
     )
 
 
+_UNWEIGHED = object()
+_NOT_A_PREFIX = object()
+
 _COURTESY = re.compile("|".join(sorted(lexicon.COURTESIES, key=len, reverse=True)))
 
 
@@ -112,6 +115,8 @@ class Segmenter:
 
     def __init__(self, base: "Segmenter | None" = None) -> None:
         self.cut = lru_cache(maxsize=200_000)(self._cut)
+        # Log probabilities of the pieces cutting has looked up, computed once: the hot loop of a load.
+        self._costs: dict[str, object] = {}
         if base is not None:
             self._freq, self._total, self._pos = dict(base._freq), base._total, base._pos
             return
@@ -144,6 +149,7 @@ class Segmenter:
 
     def _add_word(self, word: str, freq: int) -> None:
         """jieba's add_word: the word, and each of its prefixes as a possible start of a word."""
+        self._costs.clear()  # every word's probability changes with the total
         self._freq[word] = freq
         self._total += freq
         for end in range(1, len(word)):
@@ -170,28 +176,32 @@ class Segmenter:
 
     def _cut_block(self, block: str) -> list[str]:
         """jieba's DAG and best route over its dictionary in one pass (its own code builds dicts of lists)."""
-        freq_get = self._freq.get
-        log = math.log
-        logtotal = log(self._total)
+        cost_get = self._costs.get
         size = len(block)
         score = [0.0] * (size + 1)
         end = [0] * size
         for start in range(size - 1, -1, -1):
             best, best_end = None, start
             stop = start
-            count = freq_get(block[start])
-            while count is not None:
-                if count:
-                    candidate = log(count) - logtotal + score[stop + 1]
+            piece = block[start]
+            cost = cost_get(piece, _UNWEIGHED)
+            if cost is _UNWEIGHED:
+                cost = self._weigh(piece)
+            while cost is not _NOT_A_PREFIX:
+                if cost is not None:
+                    candidate = cost + score[stop + 1]
                     # jieba takes max((score, end)): ties go to the longer word
                     if best is None or candidate >= best:
                         best, best_end = candidate, stop
                 stop += 1
                 if stop >= size:
                     break
-                count = freq_get(block[start : stop + 1])
+                piece = block[start : stop + 1]
+                cost = cost_get(piece, _UNWEIGHED)
+                if cost is _UNWEIGHED:
+                    cost = self._weigh(piece)
             if best is None:
-                best = log(freq_get(block[start]) or 1) - logtotal + score[start + 1]
+                best = math.log(self._freq.get(block[start]) or 1) - math.log(self._total) + score[start + 1]
             score[start], end[start] = best, best_end
         words: list[str] = []
         ascii_run = ""
@@ -209,6 +219,15 @@ class Segmenter:
         if ascii_run:
             words.append(ascii_run)
         return words
+
+    def _weigh(self, piece: str) -> float | None:
+        """A piece's log probability as a word; None for a prefix of words only, _NOT_A_PREFIX for neither."""
+        if len(self._costs) > 500_000:  # questions keep bringing new pieces: stay bounded
+            self._costs.clear()
+        count = self._freq.get(piece)
+        cost = _NOT_A_PREFIX if count is None else (math.log(count) - math.log(self._total) if count else None)
+        self._costs[piece] = cost
+        return cost
 
     def is_noun_like(self, word: str) -> bool:
         """A naming word (noun, verbal noun, or a term jieba does not know): what a question is about."""
