@@ -88,6 +88,14 @@ class Scored:
 
 
 VERIFIER_FEATURES = ("p1", "p2", "logit1", "logit2", "logit_gap", "log_p1") + tuple(f"top.{f}" for f in FEATURES)
+# Evidence that the question asks about something the entry never mentions (a fee, a login, another
+# certificate): however well the rest matches, the entry does not answer it, so a cadre should.
+BEYOND_ENTRY = tuple(FEATURES.index(name) for name in ("aspect_unmet", "term_missing"))
+
+
+def asks_beyond(row) -> bool:
+    """Whether a candidate's features say the question asks about something the entry never mentions."""
+    return any(row[i] > 0 for i in BEYOND_ENTRY)
 
 
 @dataclass(frozen=True)
@@ -480,8 +488,10 @@ class Matcher:
             shown = [c for c in ranked if c.faq_id == entry_id] + [c for c in shown if c.faq_id != entry_id]
             return render_reply(Decision("answer", entry_id, 1.0, shown[: max(settings.max_suggestions, 2)]), self.faq)
         margin = top.score - (ranked[1].score if len(ranked) > 1 else 0.0)
+        beyond = asks_beyond(matrix[order[0]])
         if (
-            confidence >= settings.answer_threshold
+            not beyond
+            and confidence >= settings.answer_threshold
             # The ranker itself must favour the entry over "none of them": the verifier, fitted mostly
             # on answerable questions, can be sure of a first choice the ranker doubts.
             and top.score >= settings.answer_min_probability
@@ -489,7 +499,7 @@ class Matcher:
             and not self._names_only_a_topic(analysis)
         ):
             decision = Decision("answer", top.faq_id, confidence, shown)
-        elif confidence >= settings.suggest_threshold and self._torn(ranked, analysis):
+        elif not beyond and confidence >= settings.suggest_threshold and self._torn(ranked, analysis):
             close = [c for c in ranked if c.score >= SUGGEST_MIN_SHARE * top.score][: settings.max_suggestions]
             decision = Decision("suggest", top.faq_id, confidence, close)
         else:

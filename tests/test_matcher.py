@@ -140,7 +140,9 @@ def test_concepts_two_entries_list_name_neither(tmp_path):
 def test_aspects_name_what_a_question_asks_about():
     assert aspects_of("员工隔离期间工资怎么发") == {"wage"}
     assert aspects_of("口罩去哪里买，多少钱一个") == {"purchase", "money"}
-    assert aspects_of("小程序密码忘了咋办") == {"system"}
+    assert aspects_of("小程序密码忘了咋办") == {"system", "login"}
+    assert aspects_of("营业执照丢了咋补办") == {"loss"}
+    assert aspects_of("申请表在哪下载") == {"form"}
     assert aspects_of("返岗员工要隔离几天") == frozenset()
 
 
@@ -152,6 +154,34 @@ def test_an_aspect_the_entry_never_mentions_is_not_answered_from_it():
     assert matcher.decide("返岗员工隔离期间的工资谁出").kind == "escalate"
     ranked = {s.entry.id: s for s in matcher.rank("返岗员工隔离期间的工资谁出", 29)}
     assert ranked["isolation.returning-staff"].features[FEATURES.index("aspect_unmet")] >= 1.0
+
+
+def test_a_login_problem_is_not_answered_from_the_entry_that_names_the_system(tmp_path):
+    from tests.conftest import write_faq
+
+    path = write_faq(tmp_path, """\
+        version: 1
+        categories:
+          - {id: c, name: 类别}
+        entries:
+          - id: subsidy.apply
+            category: c
+            question: 稳岗补贴怎么申请？
+            alternates: [稳岗补贴在哪里申报, 稳岗补贴申请流程, 怎么申领稳岗补贴, 稳岗补贴去哪办]
+            answer: 登录省人社厅网上办事大厅，进入稳岗补贴申报系统，填写申请表并上传营业执照即可。
+          - id: masks.wearing
+            category: c
+            question: 员工上班要戴口罩吗？
+            alternates: [车间里要不要戴口罩, 上班戴什么口罩, 口罩要一直戴着吗, 办公室能不能不戴口罩]
+            answer: 上班期间全程佩戴一次性医用口罩，每4小时更换一次。
+        """)
+    matcher = Matcher(load_faq(path))
+    assert (matcher.decide("稳岗补贴在哪个系统申报").kind, matcher.decide("稳岗补贴在哪个系统申报").faq_id) == (
+        "answer", "subsidy.apply")
+    # Every topic word matches, and the answer names the system, but says nothing of passwords.
+    asked = matcher.decide("稳岗补贴申报系统的密码忘了咋办")
+    assert asked.kind == "escalate"
+    assert asked.candidates[0].faq_id == "subsidy.apply"  # the cadre sees which entry came closest
 
 
 def test_a_named_fee_or_fund_the_entry_never_mentions_counts_against_it():
