@@ -74,10 +74,12 @@ INTENTS = {
     "方法": "intent:method", "方式": "intent:method", "办法": "intent:method",
 }
 
-# What a question asks about, beyond its topic: money, wages, liability, buying, an online system, a
-# document's life, a contact, tax. A question on one of these that an entry never mentions (in its
-# phrasings or its answer) is most often a neighbour the FAQ does not cover: "口罩在哪买" against the
-# entry on wearing masks, "公积金能缓缴吗" against social insurance.
+# What a question asks about, beyond its topic: money, wages, liability, buying, an online system and
+# trouble logging in to one, a form, a document's renewal, loss or change, a contact, tax. A question on
+# one of these that an entry never mentions (in its phrasings or its answer) is most often a neighbour
+# the FAQ does not cover: "口罩在哪买" against the entry on wearing masks, "公积金能缓缴吗" against
+# social insurance; Matcher.decide escalates it. Narrow groups: an entry that names the system does not
+# answer a forgotten password.
 ASPECTS = {
     "money": ("费用", "多少钱", "出钱", "掏钱", "付钱", "花钱", "谁出", "谁掏", "谁付", "承担", "收费", "免费",
               "报销", "价格", "价钱", "涨价", "降价", "成本", "利息", "钱", "费", "元"),
