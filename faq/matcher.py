@@ -65,6 +65,7 @@ CONCEPT_SEPARATOR = "\x1f"
 INTENT_CONCEPTS = frozenset(lexicon.INTENTS.values())
 MIN_CONTENT_WEIGHT = 0.3  # below this a question says too little to match (one plain noun weighs ~0.5-1)
 SUGGEST_MIN_SHARE = 0.1  # a suggestion's ranker probability, at least this share of the best one's
+REPAIR_ANSWERS_CHECKED = 300  # answers searched for the rest of a question whose typo repair is in doubt
 SUGGEST_RUNNER_UP = 0.15  # below the answer band, suggest only if the second entry is this probable
 
 
@@ -308,13 +309,19 @@ class Matcher:
         """A typo repair stands if some entry uses the repaired word with another word of the question.
 
         "一个人收多少钱" reads as 人手 by sound, but no entry about 人手 mentions 多少钱: refused.
+        The other word may be in the entry's answer ("宿社上下铺咋睡": the dormitory entry's answer
+        speaks of 上下铺).
         """
         concept = self.analyzer.canonical.get(word, word)
         entries = self.entry_sets.get(concept)
         if entries is None:
             return False
         others = [c for c in analysis.concepts if c != concept and not c.startswith("intent:") and analysis.weights[c] >= 0.3]
-        return not others or any(not entries.isdisjoint(self.entry_sets.get(c, ())) for c in others)
+        if not others or any(not entries.isdisjoint(self.entry_sets.get(c, ())) for c in others):
+            return True
+        finders = [f for f in (self.finder(c, analysis.surfaces[c]) for c in others) if f is not None]
+        # Enough entries to find a fit, few enough that a common word in a huge FAQ stays cheap.
+        return any(find(self.answers[i]) for i in sorted(entries)[:REPAIR_ANSWERS_CHECKED] for find in finders)
 
     def rank(self, text: str, limit: int = 5, analysis: Analysis | None = None) -> list[Scored]:
         """The best entries for a question, most probable first (the ranker's probabilities)."""

@@ -77,6 +77,31 @@ def test_a_character_the_faq_uses_as_a_word_is_not_a_typo():
     assert "口罩" in analysis.concepts and "戴" in analysis.concepts and "能带" not in analysis.concepts
 
 
+def test_a_typo_repair_stands_when_the_entry_answer_holds_the_rest_of_the_question(tmp_path):
+    from tests.conftest import write_faq
+
+    path = write_faq(tmp_path, """\
+        version: 1
+        categories:
+          - {id: c, name: 类别}
+        entries:
+          - id: dorm.capacity
+            category: c
+            question: 倒班宿舍一个房间最多住几个人？
+            alternates: [宿舍住宿人数有规定吗, 职工宿舍怎么安排]
+            answer: 每间不超过6人，床位间隔1米以上，上下铺的人员头脚交错睡。
+          - id: masks.wearing
+            category: c
+            question: 员工上班要戴口罩吗？
+            answer: 上班期间全程佩戴口罩。
+        """)
+    matcher = Matcher(load_faq(path))
+    # 宿社 sounds like 宿舍; no phrasing puts 宿舍 beside 上下铺 (床位), but the dormitory entry's answer does.
+    assert "宿舍" in matcher.analyze("宿社上下铺咋睡有讲究没").concepts
+    # With nothing of the rest in the entry, the same sound stays what was typed.
+    assert "宿舍" not in matcher.analyze("宿社的社员补贴咋领").concepts
+
+
 def test_traditional_characters_and_greetings(matcher):
     decision = matcher.decide("@防疫助手 您好，請問一下廠區每天要消毒幾次？")
     assert decision.kind == "answer" and decision.faq_id == "disinfection.frequency"
