@@ -148,12 +148,15 @@ class Segmenter:
                 self._add_word(word, max(self._suggest_freq(word), 100))
 
     def _add_word(self, word: str, freq: int) -> None:
-        """jieba's add_word: the word, and each of its prefixes as a possible start of a word."""
-        self._costs.clear()  # every word's probability changes with the total
+        """jieba's add_word: the word, and each of its prefixes as a possible start of a word.
+
+        Only while a segmenter is being built: one that is shared (and cutting) never changes.
+        """
         self._freq[word] = freq
         self._total += freq
         for end in range(1, len(word)):
             self._freq.setdefault(word[:end], 0)
+        self._costs.clear()  # every word's probability changes with the total
 
     def _suggest_freq(self, word: str) -> int:
         """jieba's suggest_freq: just enough that the word is no longer cut into pieces."""
@@ -220,9 +223,9 @@ class Segmenter:
             words.append(ascii_run)
         return words
 
-    def _weigh(self, piece: str) -> float | None:
+    def _weigh(self, piece: str) -> object:
         """A piece's log probability as a word; None for a prefix of words only, _NOT_A_PREFIX for neither."""
-        if len(self._costs) > 500_000:  # questions keep bringing new pieces: stay bounded
+        if len(self._costs) > 200_000:  # questions keep bringing new pieces: stay bounded (~25 MB)
             self._costs.clear()
         count = self._freq.get(piece)
         cost = _NOT_A_PREFIX if count is None else (math.log(count) - math.log(self._total) if count else None)

@@ -6,6 +6,7 @@ import pytest
 from bot.config import BotConfig
 from faq.loader import load_faq
 from faq.matcher import FEATURES, Matcher, aspects_of
+from faq.text import normalize, segmenter
 from tests.conftest import STARTER_FAQ
 
 
@@ -162,13 +163,23 @@ def test_concepts_two_entries_list_name_neither(tmp_path):
     assert strict.decide("食堂消毒怎么做").kind == "escalate"
 
 
+def _aspects(question):
+    return aspects_of(segmenter().cut(normalize(question)))
+
+
 def test_aspects_name_what_a_question_asks_about():
-    assert aspects_of("员工隔离期间工资怎么发") == {"wage"}
-    assert aspects_of("口罩去哪里买，多少钱一个") == {"purchase", "money"}
-    assert aspects_of("小程序密码忘了咋办") == {"system", "login"}
-    assert aspects_of("营业执照丢了咋补办") == {"loss"}
-    assert aspects_of("申请表在哪下载") == {"form"}
-    assert aspects_of("返岗员工要隔离几天") == frozenset()
+    assert _aspects("员工隔离期间工资怎么发") == {"wage"}
+    assert _aspects("口罩去哪里买，多少钱一个") == {"purchase", "money"}
+    assert _aspects("小程序密码忘了咋办") == {"system", "login"}
+    assert _aspects("营业执照遗失了咋补办") == {"loss"}
+    assert _aspects("申请表在哪下载") == {"form"}
+    assert _aspects("返岗员工要隔离几天") == frozenset()
+
+
+def test_a_one_character_aspect_word_counts_only_as_a_word():
+    assert _aspects("包车一天500元够不够") == {"money"}
+    for innocent in ("元宵节后复工前要做哪些准备", "上游电子元器件断供了怎么办", "口罩一天换一个太浪费了吧"):
+        assert "money" not in _aspects(innocent), innocent
 
 
 def test_an_aspect_the_entry_never_mentions_is_not_answered_from_it():
@@ -179,6 +190,19 @@ def test_an_aspect_the_entry_never_mentions_is_not_answered_from_it():
     assert matcher.decide("返岗员工隔离期间的工资谁出").kind == "escalate"
     ranked = {s.entry.id: s for s in matcher.rank("返岗员工隔离期间的工资谁出", 29)}
     assert ranked["isolation.returning-staff"].features[FEATURES.index("aspect_unmet")] >= 1.0
+
+
+def test_everyday_words_that_look_like_an_aspect_do_not_stop_an_answer():
+    # 丢了 (thrown away), 打到 (aimed at), 元 (in 元器件): none asks about a loss, a payout or money, so
+    # the entry that answers the question still does.
+    matcher = Matcher(load_faq(STARTER_FAQ))
+    for question, entry in [
+        ("用过的口罩能直接丢了吗", "mask.disposal"),
+        ("测温枪打到额头上测不准咋办", "temperature.screening"),
+        ("上游电子元器件断供了怎么办", "supply-chain.coordination"),
+    ]:
+        decision = matcher.decide(question)
+        assert (decision.kind, decision.faq_id) == ("answer", entry), question
 
 
 def test_a_login_problem_is_not_answered_from_the_entry_that_names_the_system(tmp_path):
