@@ -309,8 +309,8 @@ class Matcher:
         """A typo repair stands if some entry uses the repaired word with another word of the question.
 
         "一个人收多少钱" reads as 人手 by sound, but no entry about 人手 mentions 多少钱: refused.
-        The other word may be in the entry's answer ("宿社上下铺咋睡": the dormitory entry's answer
-        speaks of 上下铺).
+        For a naming word the other word may be in the entry's answer ("宿社上下铺咋睡": the dormitory
+        entry's answer speaks of 上下铺).
         """
         concept = self.analyzer.canonical.get(word, word)
         entries = self.entry_sets.get(concept)
@@ -319,6 +319,8 @@ class Matcher:
         others = [c for c in analysis.concepts if c != concept and not c.startswith("intent:") and analysis.weights[c] >= 0.3]
         if not others or any(not entries.isdisjoint(self.entry_sets.get(c, ())) for c in others):
             return True
+        if not self.analyzer.segmenter.is_noun_like(word):
+            return False  # answers are long: a verb like 要钱 finds company there too easily (要签 is no typo)
         finders = [f for f in (self.finder(c, analysis.surfaces[c]) for c in others) if f is not None]
         # Enough entries to find a fit, few enough that a common word in a huge FAQ stays cheap.
         return any(find(self.answers[i]) for i in sorted(entries)[:REPAIR_ANSWERS_CHECKED] for find in finders)
