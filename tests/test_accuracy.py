@@ -34,7 +34,7 @@ FLOORS = [
     ("eval_other.yaml", DATA / "other_faq.yaml", 0.80, 0.007, 0.94, 0.95),
     ("eval_third.yaml", DATA / "third_faq.yaml", 0.75, 0, 1.00, 0.95),
     ("eval_fourth.yaml", DATA / "fourth_faq.yaml", 0.78, 0.024, 1.00, 0.95),
-    ("eval_fifth.yaml", DATA / "fifth_faq.yaml", 0.88, 0.007, 1.00, 0.95),
+    ("eval_fifth.yaml", DATA / "fifth_faq.yaml", 0.88, 0.013, 0.93, 0.95),
     ("eval_sixth.yaml", DATA / "sixth_faq.yaml", 0.82, 0.062, 0.66, 0.95),
     ("eval_logistics.yaml", DATA / "logistics_faq.yaml", 0.54, 0.082, 0.69, 0.95),
     ("eval_subsidies.yaml", DATA / "subsidies_faq.yaml", 0.71, 0.053, 0.70, 0.95),
@@ -44,36 +44,36 @@ FLOORS = [
     ("eval_labor.yaml", DATA / "labor_faq.yaml", 0.74, 0.035, 0.90, 0.90),
     ("eval_trade.yaml", DATA / "trade_faq.yaml", 0.62, 0.057, 0.82, 0.90),
     # Written blind in the fifth session, FAQs with 3-5 phrasings per entry; fitted on since.
-    ("eval_agri.yaml", DATA / "agri_faq.yaml", 0.83, 0.057, 0.66, 0.95),
+    ("eval_agri.yaml", DATA / "agri_faq.yaml", 0.84, 0.051, 0.70, 0.95),
     ("eval_catering.yaml", DATA / "catering_faq.yaml", 0.81, 0.032, 0.83, 0.95),
     ("eval_techpark.yaml", DATA / "techpark_faq.yaml", 0.83, 0.019, 0.91, 0.95),
     ("eval_mining.yaml", DATA / "mining_faq.yaml", 0.90, 0.013, 0.95, 0.95),
     # Never fitted on: written blind. (Their misses were read when the aspect list of faq/lexicon.py was written.)
     ("eval_office.yaml", DATA / "office_faq.yaml", 0.75, 0.034, 0.91, 0.90),
     ("eval_food.yaml", DATA / "food_faq.yaml", 0.72, 0.013, 0.90, 0.90),
-    ("eval_medical.yaml", DATA / "medical_faq.yaml", 0.70, 0.047, 0.86, 0.95),
-    ("eval_schools.yaml", DATA / "schools_faq.yaml", 0.68, 0.025, 0.95, 0.95),
-    ("eval_tourism.yaml", DATA / "tourism_faq.yaml", 0.57, 0.034, 0.86, 0.95),
-    ("eval_auto.yaml", DATA / "auto_faq.yaml", 0.76, 0.026, 0.86, 0.95),
+    ("eval_medical.yaml", DATA / "medical_faq.yaml", 0.70, 0.054, 0.86, 0.95),
+    ("eval_schools.yaml", DATA / "schools_faq.yaml", 0.67, 0.025, 0.95, 0.95),
+    ("eval_tourism.yaml", DATA / "tourism_faq.yaml", 0.58, 0.034, 0.86, 0.95),
+    ("eval_auto.yaml", DATA / "auto_faq.yaml", 0.77, 0.026, 0.86, 0.95),
     ("eval_garment.yaml", DATA / "garment_faq.yaml", 0.67, 0.04, 0.86, 0.95),
     ("eval_chempark.yaml", DATA / "chempark_faq.yaml", 0.71, 0.02, 0.90, 0.95),
     ("eval_port.yaml", DATA / "port_faq.yaml", 0.66, 0.034, 0.86, 0.95),
     ("eval_merchant.yaml", DATA / "merchant_faq.yaml", 0.67, 0.061, 0.69, 0.95),
-    ("eval_foreign.yaml", DATA / "foreign_faq.yaml", 0.78, 0.027, 0.86, 0.95),
+    ("eval_foreign.yaml", DATA / "foreign_faq.yaml", 0.77, 0.027, 0.86, 0.95),
     # Written blind in the fifth session (3-5 phrasings per entry); used only to check that the
     # session's changes (aspects, fitting on 17 FAQs, the larger synonym list) held on unseen FAQs.
     ("eval_electronics.yaml", DATA / "electronics_faq.yaml", 0.71, 0.045, 0.83, 0.95),
     ("eval_express.yaml", DATA / "express_faq.yaml", 0.73, 0.038, 0.91, 0.95),
     ("eval_eldercare.yaml", DATA / "eldercare_faq.yaml", 0.76, 0.051, 0.91, 0.95),
-    ("eval_smefinance.yaml", DATA / "smefinance_faq.yaml", 0.81, 0.051, 0.83, 0.95),
+    ("eval_smefinance.yaml", DATA / "smefinance_faq.yaml", 0.81, 0.045, 0.87, 0.95),
     # Written blind in the sixth session (3-5 phrasings per entry), measured once before any change
     # of that session; their misses were then read when the aspect list was split finer.
     ("eval_hotel.yaml", DATA / "hotel_faq.yaml", 0.81, 0.038, 0.87, 0.95),
     ("eval_beauty.yaml", DATA / "beauty_faq.yaml", 0.78, 0.045, 0.87, 0.95),
-    ("eval_venue.yaml", DATA / "venue_faq.yaml", 0.87, 0.032, 0.87, 0.95),
+    ("eval_venue.yaml", DATA / "venue_faq.yaml", 0.86, 0.032, 0.87, 0.95),
     ("eval_transit.yaml", DATA / "transit_faq.yaml", 0.83, 0.057, 0.83, 0.95),
     ("eval_heavyind.yaml", DATA / "heavyind_faq.yaml", 0.87, 0.026, 0.91, 0.95),
-    ("eval_printing.yaml", DATA / "printing_faq.yaml", 0.80, 0.033, 0.87, 0.95),
+    ("eval_printing.yaml", DATA / "printing_faq.yaml", 0.81, 0.033, 0.87, 0.95),
 ]
 
 
