@@ -4,14 +4,14 @@ The sets are questions written as enterprise contacts write them (colloquial, ty
 traditional characters, out-of-scope questions, courtesies), each against its own FAQ. The
 models (bench/train_ranker.py) were fitted on the starter dev set and sixteen other FAQs (the last
 four, farm supplies, catering, a tech park and mines, written blind in the fifth session with 3-5
-phrasings per entry as the FAQ format asks). The starter holdout and blind sets and fifteen FAQs
-were never used for fitting, so their floors say how the bot does on questions and FAQs it has not
+phrasings per entry as the FAQ format asks). The starter holdout and blind sets and twenty-one
+FAQs were never used for fitting, so their floors say how the bot does on questions and FAQs it has not
 seen: office buildings, food, medical supplies, training schools, tourism, auto parts and garment
 workshops; a chemical park, a port, street shops and markets, and foreign-invested firms (fourth
 session, measured once, blind, before any change); electronics plants, express delivery, elderly
 care and small-business finance (fifth session, blind); hotels, barbers and beauty salons, venues,
-passenger transport, heavy industry and printing (sixth session, blind). A floor that fails means a change made the
-bot worse: look at `python run.py faq eval FILE --misses`.
+passenger transport, heavy industry and printing (sixth session, blind). A floor that fails means a
+change made the bot worse: look at `python run.py faq eval FILE --misses`.
 """
 from pathlib import Path
 
