@@ -1,5 +1,6 @@
 """Bands of the matcher's decision, and the evidence it uses."""
 import dataclasses
+import textwrap
 
 import pytest
 
@@ -7,7 +8,13 @@ from bot.config import BotConfig
 from faq.loader import load_faq
 from faq.matcher import FEATURES, Matcher, aspects_of
 from faq.text import normalize, segmenter
-from tests.conftest import STARTER_FAQ
+from tests.conftest import STARTER_FAQ, write_faq
+
+
+def one_category_faq(tmp_path, entries: str):
+    """An FAQ file of one category (id c) holding `entries`, YAML list items each with category: c."""
+    body = textwrap.indent(textwrap.dedent(entries), "  ")
+    return write_faq(tmp_path, "version: 1\ncategories:\n  - {id: c, name: 类别}\nentries:\n" + body)
 
 
 @pytest.fixture
@@ -79,13 +86,7 @@ def test_a_character_the_faq_uses_as_a_word_is_not_a_typo():
 
 
 def test_a_typo_repair_stands_when_the_entry_answer_holds_the_rest_of_the_question(tmp_path):
-    from tests.conftest import write_faq
-
-    path = write_faq(tmp_path, """\
-        version: 1
-        categories:
-          - {id: c, name: 类别}
-        entries:
+    path = one_category_faq(tmp_path, """\
           - id: dorm.capacity
             category: c
             question: 倒班宿舍一个房间最多住几个人？
@@ -142,13 +143,7 @@ def test_a_listed_phrasing_asked_as_listed_gets_its_entry(tmp_path, mini_faq):
 
 
 def test_concepts_two_entries_list_name_neither(tmp_path):
-    from tests.conftest import write_faq
-
-    path = write_faq(tmp_path, """\
-        version: 1
-        categories:
-          - {id: c, name: 类别}
-        entries:
+    path = one_category_faq(tmp_path, """\
           - id: a.one
             category: c
             question: 食堂消毒怎么做
@@ -206,13 +201,7 @@ def test_everyday_words_that_look_like_an_aspect_do_not_stop_an_answer():
 
 
 def test_a_login_problem_is_not_answered_from_the_entry_that_names_the_system(tmp_path):
-    from tests.conftest import write_faq
-
-    path = write_faq(tmp_path, """\
-        version: 1
-        categories:
-          - {id: c, name: 类别}
-        entries:
+    path = one_category_faq(tmp_path, """\
           - id: subsidy.apply
             category: c
             question: 稳岗补贴怎么申请？
