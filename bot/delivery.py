@@ -79,6 +79,7 @@ class Deliverer:
         self.config = config
         self.clock = clock
         self.settings = config.delivery
+        self.tokens = senders.SharedTokens(store)  # wall-clock time, as Tencent counts a token's life
 
     # --- Leasing ------------------------------------------------------------------------------
 
@@ -210,14 +211,14 @@ class Deliverer:
         cfg = self.config
         if asker["channel"] == "wechat" and cfg.wechat and cfg.wechat.app_id and self.settings.wechat_app_secret:
             client = senders.oa_client(self.settings.wechat_api_base, cfg.wechat.app_id,
-                                       self.settings.wechat_app_secret, timeout)
+                                       self.settings.wechat_app_secret, timeout, self.tokens)
             plan.route, plan.payloads = "oa", senders.text_parts(text)
             plan.send = lambda part: senders.send_oa(client, asker["user"], part)
             return plan
         if asker["channel"] in ("wecom", "wecom_bot") and cfg.wecom and self.settings.wecom_app_secret \
                 and self.settings.wecom_agent_id:
             client = senders.wecom_client(self.settings.api_base, cfg.wecom.corp_id,
-                                          self.settings.wecom_app_secret, timeout)
+                                          self.settings.wecom_app_secret, timeout, self.tokens)
             agent = self.settings.wecom_agent_id
             plan.route, plan.payloads = "wecom_app", senders.text_parts(text)
             plan.send = lambda part: senders.send_wecom_app(client, agent, asker["user"], part)

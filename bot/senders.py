@@ -15,6 +15,8 @@ webhook and the response_url count as delivered only on HTTP 2xx with a JSON obj
 from __future__ import annotations
 
 import threading
+import time
+from typing import Callable
 
 import requests
 
@@ -166,11 +168,41 @@ class _TimeoutSession(requests.Session):
         return super().request(method, url, **kwargs)
 
 
+class SharedTokens:
+    """wechatpy's session storage in the bot's database, so that every worker process uses one access token.
+
+    An Official Account has one valid token at a time (fetching a new one retires the old within
+    five minutes) and a daily quota of fetches; with a token per process, each worker fetched its
+    own and retired the others'. A token is handed out until a minute before it expires, as wechatpy
+    does with its own; then the next worker to need one fetches it for all.
+    """
+
+    DEFAULT_TTL = 7200  # seconds: Tencent's tokens last two hours
+    REFRESH_MARGIN = 60
+
+    def __init__(self, store, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.clock = clock
+
+    def get(self, key: str, default=None):
+        return self.store.access_token(key, self.clock()) or default
+
+    def set(self, key: str, value, ttl: float | None = None) -> None:
+        if not value:
+            return
+        ttl = float(ttl or self.DEFAULT_TTL)
+        # A token of a short life is still used for half of it, never fetched anew on every call.
+        self.store.save_access_token(key, str(value), self.clock() + max(ttl - self.REFRESH_MARGIN, ttl / 2))
+
+    def delete(self, key: str) -> None:
+        self.store.drop_access_token(key)
+
+
 _clients: dict[tuple, object] = {}
 _clients_lock = threading.Lock()
 
 
-def oa_client(api_base: str, app_id: str, secret: str, timeout: float):
+def oa_client(api_base: str, app_id: str, secret: str, timeout: float, tokens: SharedTokens):
     """An Official Account client whose API (and token endpoint) live under api_base."""
     from wechatpy import WeChatClient
 
@@ -181,10 +213,11 @@ def oa_client(api_base: str, app_id: str, secret: str, timeout: float):
                 params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
             )
 
-    return _cached(("oa", api_base, app_id, secret), lambda: Client(app_id, secret, timeout=timeout), api_base, timeout)
+    return _cached(("oa", api_base, app_id, secret, str(tokens.store.path)),
+                   lambda: Client(app_id, secret, session=tokens, timeout=timeout), api_base, timeout)
 
 
-def wecom_client(api_base: str, corp_id: str, secret: str, timeout: float):
+def wecom_client(api_base: str, corp_id: str, secret: str, timeout: float, tokens: SharedTokens):
     """A WeCom app client whose API (and token endpoint) live under api_base."""
     from wechatpy.enterprise import WeChatClient
 
@@ -194,7 +227,8 @@ def wecom_client(api_base: str, corp_id: str, secret: str, timeout: float):
                 url=self.API_BASE_URL + "gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret}
             )
 
-    return _cached(("wecom", api_base, corp_id, secret), lambda: Client(corp_id, secret, timeout=timeout), api_base, timeout)
+    return _cached(("wecom", api_base, corp_id, secret, str(tokens.store.path)),
+                   lambda: Client(corp_id, secret, session=tokens, timeout=timeout), api_base, timeout)
 
 
 def _cached(key: tuple, build, api_base: str, timeout: float):

@@ -188,6 +188,12 @@ _QUEUE_SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS deliveries_outbox ON deliveries (outbox)",
     "CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, started_at) WHERE target IS NOT NULL",
+    # wechatpy's access tokens, shared by every worker process (bot/senders.SharedTokens).
+    """CREATE TABLE IF NOT EXISTS access_tokens (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        refresh_at REAL NOT NULL
+    )""",
 )
 
 _TICKET_FIELDS = {
@@ -504,6 +510,21 @@ class QueueStore:
     def _write(self, sql: str, params: tuple) -> int:
         conn = self.db.conn
         return _when_unlocked(lambda: conn.execute(sql, params)).rowcount
+
+    def access_token(self, key: str, now: float) -> str | None:
+        """A stored access token not yet due for refresh."""
+        row = self.db.conn.execute("SELECT value FROM access_tokens WHERE key = ? AND refresh_at > ?", (key, now)).fetchone()
+        return row[0] if row else None
+
+    def save_access_token(self, key: str, value: str, refresh_at: float) -> None:
+        self._write(
+            "INSERT INTO access_tokens (key, value, refresh_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value, refresh_at = excluded.refresh_at",
+            (key, value, refresh_at),
+        )
+
+    def drop_access_token(self, key: str) -> None:
+        self._write("DELETE FROM access_tokens WHERE key = ?", (key,))
 
     def finish_attempt(self, attempt_id: int, at: float, ok: bool, error: str | None) -> None:
         self._write("UPDATE deliveries SET finished_at = ?, ok = ?, error = ? WHERE id = ?", (at, int(ok), error, attempt_id))

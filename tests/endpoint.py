@@ -20,6 +20,8 @@ class Endpoint:
         # | ("raw", status, body): that status with that body, JSON or not
         self.script: deque = deque()
         self.always: tuple | None = None  # a failure for every POST until cleared
+        self.tokens_issued: list[str] = []  # access tokens handed out: TOKEN, then TOKEN-2, TOKEN-3 ...
+        self.token_ttl = 7200  # the expires_in of each token
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,7 +31,11 @@ class Endpoint:
             def do_GET(self):  # access tokens
                 path = urlsplit(self.path).path
                 if path.endswith(("/cgi-bin/token", "/cgi-bin/gettoken")):
-                    self._json(200, {"access_token": "TOKEN", "expires_in": 7200})
+                    with endpoint.lock:
+                        issued = endpoint.tokens_issued
+                        issued.append("TOKEN" if not issued else f"TOKEN-{len(issued) + 1}")
+                        token, ttl = issued[-1], endpoint.token_ttl
+                    self._json(200, {"access_token": token, "expires_in": ttl})
                 else:
                     self._json(404, {"errcode": 404})
 

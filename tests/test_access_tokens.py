@@ -1,0 +1,103 @@
+"""Access tokens for the Official Account and WeCom app APIs live in the bot's database, shared by every process."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.senders import SharedTokens
+from bot.store import Store
+from server_support import OA, WECOM
+from test_queue import UNKNOWN_Q, Bot, endpoint, queue_config  # noqa: F401  (endpoint: the fixture)
+
+ROOT = Path(__file__).resolve().parent.parent
+ANSWER = "请向区商务局报备。"
+
+
+class Clock:
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def one_to_one_config(tmp_path, endpoint) -> tuple[dict, Path]:
+    """A bot that answers Official Account and WeCom app users one-to-one, and the same as a config file."""
+    data = queue_config(tmp_path, endpoint)
+    data["wechat"] = {"mode": "safe", "token": OA["token"], "encoding_aes_key": OA["key"], "app_id": OA["app_id"]}
+    data["wecom"] = {"token": WECOM["token"], "encoding_aes_key": WECOM["key"], "corp_id": WECOM["corp_id"]}
+    data["delivery"].update(wechat_app_secret="oa-secret", wecom_app_secret="app-secret", wecom_agent_id=1000002)
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[storage]\npath = "{data["storage"]["path"]}"\n[faq]\npath = "{data["faq"]["path"]}"\n'
+        f'[bot]\nanswer_threshold = 1.0\nsuggest_threshold = 1.0\n'
+        f'[wechat]\nmode = "safe"\ntoken = "{OA["token"]}"\nencoding_aes_key = "{OA["key"]}"\napp_id = "{OA["app_id"]}"\n'
+        f'[wecom]\ntoken = "{WECOM["token"]}"\nencoding_aes_key = "{WECOM["key"]}"\ncorp_id = "{WECOM["corp_id"]}"\n'
+        f'[delivery]\napi_base = "{endpoint.base}"\nwechat_api_base = "{endpoint.base}"\n'
+        f'wechat_app_secret = "oa-secret"\nwecom_app_secret = "app-secret"\nwecom_agent_id = 1000002\n',
+        encoding="utf-8")
+    return data, path
+
+
+def deliver_in_a_new_process(config: Path) -> None:
+    """`run.py deliver --once` in its own process, as a second worker or a cron job would run it."""
+    done = subprocess.run([sys.executable, "run.py", "deliver", "--once", "--config", str(config)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_processes_share_one_access_token_per_app(tmp_path, endpoint):
+    data, config = one_to_one_config(tmp_path, endpoint)
+    bot = Bot(tmp_path, data=data)
+    for round_ in (1, 2):
+        bot.ask(f"{UNKNOWN_Q}（第{round_}次）", chat="", user="o_openid1", channel="wechat", response_url=None)
+        bot.ask(f"{UNKNOWN_Q}（第{round_}次）", chat="", user="zhangsan", channel="wecom", response_url=None)
+        bot.queue.answer(round_, ANSWER, "张三")
+        deliver_in_a_new_process(config)
+    sent = endpoint.delivered("/cgi-bin/message/")
+    assert len(sent) == 4
+    # One token for the Official Account, one for the WeCom app: the second process used them too.
+    assert endpoint.tokens_issued == ["TOKEN", "TOKEN-2"]
+    assert sorted(r["query"]["access_token"] for r in sent) == ["TOKEN", "TOKEN", "TOKEN-2", "TOKEN-2"]
+    assert {r["status"] for t in (1, 2) for r in bot.store.outbox_rows(t)} == {"delivered"}
+
+
+def test_a_retired_token_is_replaced_for_every_process(tmp_path, endpoint):
+    data, config = one_to_one_config(tmp_path, endpoint)
+    bot = Bot(tmp_path, data=data)
+    bot.ask(UNKNOWN_Q, chat="", user="o_openid1", channel="wechat", response_url=None)
+    bot.queue.answer(1, ANSWER, "张三")
+    deliver_in_a_new_process(config)
+    bot.ask(f"{UNKNOWN_Q}？", chat="", user="o_openid1", channel="wechat", response_url=None)
+    bot.queue.answer(2, ANSWER, "张三")
+    endpoint.fail(("errcode", 40001))  # Tencent: invalid credential (say, another system fetched a token)
+    deliver_in_a_new_process(config)
+    bot.ask(f"{UNKNOWN_Q}？？", chat="", user="o_openid1", channel="wechat", response_url=None)
+    bot.queue.answer(3, ANSWER, "张三")
+    deliver_in_a_new_process(config)
+    tokens = [(r["outcome"], r["query"]["access_token"]) for r in endpoint.posts("/cgi-bin/message/custom/send")]
+    # The refused send is retried at once with a new token, and the third process finds that one stored.
+    assert tokens == [("ok", "TOKEN"), ("errcode", "TOKEN"), ("ok", "TOKEN-2"), ("ok", "TOKEN-2")]
+    assert endpoint.tokens_issued == ["TOKEN", "TOKEN-2"]
+
+
+def test_a_token_is_refreshed_a_minute_before_it_expires(tmp_path):
+    store = Store(tmp_path / "bot.db").init()
+    clock = Clock(1_000_000.0)
+    tokens = SharedTokens(store, clock)
+    tokens.set("app_access_token", "T1", 7200)
+    other_process = SharedTokens(Store(tmp_path / "bot.db"), clock)
+    assert other_process.get("app_access_token") == "T1"
+    clock.now += 7200 - 61
+    assert other_process.get("app_access_token") == "T1"
+    clock.now += 2
+    assert other_process.get("app_access_token") is None  # due for refresh: the caller fetches a new one
+    tokens.set("app_access_token", "T2", 60)  # an odd, short life: still used for half of it
+    clock.now += 29
+    assert other_process.get("app_access_token") == "T2"
+    clock.now += 2
+    assert other_process.get("app_access_token", "none") == "none"
+    tokens.set("app_access_token", "T3")
+    other_process.delete("app_access_token")
+    assert tokens.get("app_access_token") is None
