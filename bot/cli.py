@@ -34,7 +34,7 @@ def register_all() -> click.Group:
     """Import every module that adds commands, then return the group."""
     import faq.cli  # noqa: F401  (registers faq, ask)
 
-    for optional in ("bot.server", "bot.queue_cli"):
+    for optional in ("bot.server", "bot.queue_cli", "bot.db_cli"):
         try:
             __import__(optional)
         except ModuleNotFoundError as exc:

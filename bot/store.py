@@ -616,6 +616,27 @@ class QueueStore:
         self._write("UPDATE askers SET response_url_used_at = ? WHERE id = ? AND response_url_used_at IS NULL", (at, asker_id))
 
 
+PRUNE_BATCH = 2000
+_FINISHED_OUTBOX = "SELECT id FROM outbox WHERE status IN ('delivered', 'failed', 'superseded')"
+_CLOSED_BEFORE = "SELECT id FROM tickets WHERE status = 'closed' AND closed_at < ?1"
+
+
+def _prune_plan(tickets: bool) -> list[tuple[str, str]]:
+    """(table, condition on ?1 = the cutoff time), children before their parents."""
+    finished = f"started_at < ?1 AND outbox IN ({_FINISHED_OUTBOX})"
+    if not tickets:
+        return [("messages", "received_at < ?1"), ("deliveries", finished)]
+    closed = f"ticket IN ({_CLOSED_BEFORE})"
+    return [
+        ("messages", "received_at < ?1"),
+        ("deliveries", f"{finished} OR outbox IN (SELECT id FROM outbox WHERE {closed})"),
+        ("outbox", closed),
+        ("audit", closed),
+        ("askers", closed),
+        ("tickets", "status = 'closed' AND closed_at < ?1"),
+    ]
+
+
 class Store(QueueStore):
     """Opens the database once per thread; the schema is created idempotently."""
 
@@ -745,6 +766,43 @@ class Store(QueueStore):
         """The most recent logged messages, newest first."""
         rows = self.db.execute("SELECT * FROM messages ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [dict(row) for row in rows]
+
+    # ---- Housekeeping (run.py db …) ------------------------------------------------------------
+
+    def prunable(self, before: float, tickets: bool) -> dict[str, int]:
+        """What prune(before, tickets) would delete, per table."""
+        with self.reading():
+            return {table: self.db.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", (before,)).fetchone()[0]
+                    for table, where in _prune_plan(tickets)}
+
+    def prune(self, before: float, tickets: bool, batch: int = PRUNE_BATCH) -> dict[str, int]:
+        """Delete the message log, finished deliveries and (tickets=True) closed tickets from before a time.
+
+        In transactions of `batch` rows, so that a running server's writes wait a few milliseconds at most.
+        """
+        conn = self.db.conn
+        done: dict[str, int] = {}
+        for table, where in _prune_plan(tickets):
+            done[table] = 0
+            while True:
+                with self.transaction():
+                    n = conn.execute(
+                        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {where} LIMIT ?)", (before, batch)
+                    ).rowcount
+                done[table] += n
+                if n < batch:
+                    break
+        return done
+
+    def backup(self, dest: Path) -> None:
+        """A consistent copy of the database while it is in use (SQLite's online backup)."""
+        target = sqlite3.connect(dest)
+        try:
+            # In one step: it reads one snapshot, which in WAL mode holds up no writer. Copied in
+            # steps, the backup would start over after every write of another process.
+            self.db.conn.backup(target)
+        finally:
+            target.close()
 
     def checkpoint(self) -> bool:
         """Copy the WAL into the database so that the next write starts the WAL over; True if it will.

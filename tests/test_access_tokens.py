@@ -8,18 +8,10 @@ from pathlib import Path
 from bot.senders import SharedTokens
 from bot.store import Store
 from server_support import OA, WECOM
-from test_queue import UNKNOWN_Q, Bot, endpoint, queue_config  # noqa: F401  (endpoint: the fixture)
+from test_queue import UNKNOWN_Q, Bot, Clock, endpoint, queue_config  # noqa: F401  (endpoint: the fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWER = "请向区商务局报备。"
-
-
-class Clock:
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def one_to_one_config(tmp_path, endpoint) -> tuple[dict, Path]:

@@ -1,0 +1,72 @@
+"""`run.py db …`: keep the database small and safe (prune old records, back it up while the bot runs)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from bot import deadlines
+from bot.cli import cli, config_option, get_config
+from bot.store import Store
+
+TABLE_NAMES = {"messages": "消息记录", "deliveries": "投递尝试", "outbox": "待发/已发消息", "audit": "工单操作记录",
+               "askers": "提问人", "tickets": "已关闭工单"}
+
+
+@cli.group()
+def db() -> None:
+    """Keep the bot's database: prune old records, back it up."""
+
+
+@db.command()
+@click.option("--days", type=click.IntRange(min=1), required=True, help="Keep this many days; delete what is older.")
+@click.option("--tickets", is_flag=True, help="Also delete tickets closed before then, with their askers, audit and deliveries.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@config_option
+def prune(days: int, tickets: bool, dry_run: bool, config_path: str | None) -> None:
+    """Delete the message log and finished delivery attempts older than --days.
+
+    Tickets and their audit trail are kept unless --tickets is given; then tickets closed
+    before the cutoff go too (open, claimed and answered tickets always stay). Safe while the
+    bot runs: rows go in small transactions. For a daily cron job, e.g.:
+
+    \b
+        python run.py db prune --days 180 --config config.toml
+    """
+    config = get_config(config_path)
+    path = Path(config.storage.path)
+    if not path.exists():
+        raise click.ClickException(f"没有数据库文件：{path}")
+    store = Store(path).init()
+    before = time.time() - days * 86400
+    counts = store.prunable(before, tickets) if dry_run else store.prune(before, tickets)
+    when = deadlines.iso(before, deadlines.zone(config.queue.utc_offset_hours)).replace("T", " ")[:16]
+    verb = "将删除" if dry_run else "已删除"
+    parts = "，".join(f"{TABLE_NAMES[t]} {n} 条" for t, n in counts.items())
+    click.echo(f"{verb} {when} 之前的：{parts}。")
+
+
+@db.command()
+@click.argument("dest", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite DEST if it exists.")
+@config_option
+def backup(dest: str, force: bool, config_path: str | None) -> None:
+    """Copy the database to DEST, consistently, while the bot keeps running.
+
+    \b
+        python run.py db backup /backup/bot-$(date +%F).db --config config.toml
+    """
+    config = get_config(config_path)
+    source, target = Path(config.storage.path), Path(dest)
+    if not source.exists():
+        raise click.ClickException(f"没有数据库文件：{source}")
+    if target.resolve() == source.resolve():
+        raise click.ClickException("备份不能写到数据库文件本身")
+    if target.exists() and not force:
+        raise click.ClickException(f"{target} 已存在（覆盖请加 --force）")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    Store(source).init().backup(partial)
+    partial.replace(target)  # a half-written copy never carries the final name
+    click.echo(f"已备份到 {target}（{target.stat().st_size // 1024} KB）。")

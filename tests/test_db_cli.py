@@ -1,0 +1,155 @@
+"""`run.py db prune` and `run.py db backup` against a real database, then a look inside it."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+from click.testing import CliRunner
+
+from bot.cli import register_all
+from bot.store import Store
+from test_delivery import run_until_idle
+from test_queue import Bot, Clock, endpoint  # noqa: F401  (endpoint: the fixture)
+
+DAY = 86400
+ANSWER = "请联系区市场监管局特种设备科。"
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(register_all(), list(args))
+
+
+def config_file(tmp_path) -> str:
+    path = tmp_path / "config.toml"
+    path.write_text(f'[storage]\npath = "{tmp_path / "bot.db"}"\n[faq]\npath = "{tmp_path / "faq.yaml"}"\n',
+                    encoding="utf-8")
+    return str(path)
+
+
+def counts(db_path) -> dict[str, int]:
+    with sqlite3.connect(db_path) as conn:
+        return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("messages", "tickets", "askers", "audit", "outbox", "deliveries")}
+
+
+def half_a_year_of_tickets(tmp_path, endpoint) -> Bot:
+    """Ticket 1: asked, answered and closed 200 days ago; 2: asked then, still open; 3: closed an hour ago."""
+    now = time.time()
+    bot = Bot(tmp_path, endpoint, clock=Clock(now - 200 * DAY))
+    bot.ask("仓库叉车要年检吗", chat="wrkA", user="u1", response_url=None)
+    bot.ask("锅炉年检找谁呢", chat="wrkB", user="u2", response_url=None)
+    bot.queue.answer(1, ANSWER, "张三")
+    run_until_idle(_deliverer(bot), bot.clock)
+    bot.queue.close(1, "张三")
+    bot.clock.now = now - 3600
+    bot.ask("电梯维保单位进不来怎么办", chat="wrkA", user="u3", response_url=None)
+    bot.queue.answer(3, ANSWER, "李四")
+    run_until_idle(_deliverer(bot), bot.clock)
+    bot.queue.close(3, "李四")
+    return bot
+
+
+def _deliverer(bot):
+    from bot.delivery import Deliverer
+
+    return Deliverer(bot.store, bot.config, bot.clock)
+
+
+def test_prune_deletes_the_old_log_and_keeps_tickets(tmp_path, endpoint):
+    bot = half_a_year_of_tickets(tmp_path, endpoint)
+    db_path = tmp_path / "bot.db"
+    before = counts(db_path)
+    assert before["messages"] == 3 and before["deliveries"] == 2
+
+    dry = run_cli("db", "prune", "--days", "30", "--dry-run", "--config", config_file(tmp_path))
+    assert dry.exit_code == 0, dry.output
+    assert "将删除" in dry.output and "消息记录 2 条，投递尝试 1 条" in dry.output
+    assert counts(db_path) == before
+
+    done = run_cli("db", "prune", "--days", "30", "--config", config_file(tmp_path))
+    assert done.exit_code == 0, done.output
+    assert "已删除" in done.output and "消息记录 2 条，投递尝试 1 条" in done.output
+    after = counts(db_path)
+    assert after["messages"] == 1 and after["deliveries"] == 1
+    # Without --tickets every ticket stays, with its askers, audit trail and outbox.
+    assert {k: after[k] for k in ("tickets", "askers", "audit", "outbox")} == \
+        {k: before[k] for k in ("tickets", "askers", "audit", "outbox")}
+    assert [m["text"] for m in bot.store.messages()] == [f"@防疫助手\u2005电梯维保单位进不来怎么办"]
+
+
+def test_prune_tickets_deletes_only_tickets_closed_before_the_cutoff(tmp_path, endpoint):
+    bot = half_a_year_of_tickets(tmp_path, endpoint)
+    result = run_cli("db", "prune", "--days", "30", "--tickets", "--config", config_file(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "已关闭工单 1 条" in result.output
+    assert [t["id"] for t in bot.store.tickets()] == [2, 3]  # open since then, or closed an hour ago
+    assert bot.store.ticket_with_askers(1) is None
+    assert bot.store.audit_trail(1) == [] and bot.store.outbox_rows(1) == []
+    assert [r["action"] for r in bot.store.audit_trail(2)] == ["opened"]
+    assert bot.store.outbox_rows(3)[0]["status"] == "delivered"
+    assert counts(tmp_path / "bot.db")["deliveries"] == 1  # ticket 3's
+
+
+def test_prune_in_small_transactions_deletes_everything_due(tmp_path):
+    store = Store(tmp_path / "bot.db").init()
+    old = time.time() - 100 * DAY
+    with store.transaction() as tx:
+        for i in range(25):
+            tx.conn.execute("INSERT INTO messages (dedup_key, received_at, text) VALUES (?, ?, ?)", (f"k{i}", old + i, "旧"))
+        tx.conn.execute("INSERT INTO messages (dedup_key, received_at, text) VALUES ('new', ?, '新')", (time.time(),))
+    assert store.prune(time.time() - 30 * DAY, tickets=False, batch=7) == {"messages": 25, "deliveries": 0}
+    assert [m["text"] for m in store.messages()] == ["新"]
+
+
+def test_prune_refuses_nonsense(tmp_path):
+    assert run_cli("db", "prune", "--days", "0", "--config", config_file(tmp_path)).exit_code == 2
+    missing = run_cli("db", "prune", "--days", "30", "--config", config_file(tmp_path))
+    assert missing.exit_code == 1 and "没有数据库文件" in missing.output
+
+
+def test_backup_while_another_process_writes(tmp_path, endpoint):
+    half_a_year_of_tickets(tmp_path, endpoint)
+    stop, written = threading.Event(), []
+
+    def keep_writing():  # a second connection, as another worker would be
+        writer = Store(tmp_path / "bot.db")
+        while not stop.is_set():
+            with writer.transaction() as tx:
+                tx.conn.execute("INSERT INTO messages (dedup_key, received_at, text) VALUES (?, ?, '写入中')",
+                                (f"w{len(written)}", time.time()))
+            written.append(1)
+
+    thread = threading.Thread(target=keep_writing)
+    thread.start()
+    try:
+        while not written:
+            time.sleep(0.001)
+        result = run_cli("db", "backup", str(tmp_path / "copy" / "bot.db"), "--config", config_file(tmp_path))
+    finally:
+        stop.set()
+        thread.join()
+    assert result.exit_code == 0, result.output
+    assert "已备份到" in result.output
+    copy = tmp_path / "copy" / "bot.db"
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert [t["id"] for t in Store(copy).tickets()] == [1, 2, 3]
+    assert not (tmp_path / "copy" / "bot.db.partial").exists()
+    # The copy is one moment of the database: the writes up to then, none of those after.
+    assert 1 <= counts(copy)["messages"] - 3 <= len(written)
+
+
+def test_backup_refuses_to_overwrite(tmp_path, endpoint):
+    half_a_year_of_tickets(tmp_path, endpoint)
+    dest = tmp_path / "copy.db"
+    dest.write_text("昨天的备份", encoding="utf-8")
+    refused = run_cli("db", "backup", str(dest), "--config", config_file(tmp_path))
+    assert refused.exit_code == 1 and "已存在" in refused.output
+    assert dest.read_text(encoding="utf-8") == "昨天的备份"
+    itself = run_cli("db", "backup", str(tmp_path / "bot.db"), "--force", "--config", config_file(tmp_path))
+    assert itself.exit_code == 1 and "数据库文件本身" in itself.output
+    assert counts(tmp_path / "bot.db")["tickets"] == 3
+    forced = run_cli("db", "backup", str(dest), "--force", "--config", config_file(tmp_path))
+    assert forced.exit_code == 0, forced.output
+    assert counts(dest)["tickets"] == 3
