@@ -169,33 +169,51 @@ class _TimeoutSession(requests.Session):
 
 
 class SharedTokens:
-    """wechatpy's session storage in the bot's database, so that every worker process uses one access token.
+    """wechatpy's session storage in the bot's database: one access token per app for every worker process.
 
-    An Official Account has one valid token at a time (fetching a new one retires the old within
-    five minutes) and a daily quota of fetches; with a token per process, each worker fetched its
-    own and retired the others'. A token is handed out until a minute before it expires, as wechatpy
-    does with its own; then the next worker to need one fetches it for all.
+    An Official Account has one valid token at a time (a new one retires the old within five
+    minutes) and a daily quota of fetches, so workers must not each fetch their own. A token is
+    refreshed a minute before it expires, by the first worker to need it; the others go on with
+    the old one meanwhile.
     """
 
     DEFAULT_TTL = 7200  # seconds: Tencent's tokens last two hours
     REFRESH_MARGIN = 60
+    CLAIM_SECONDS = 30  # a worker that claimed a refresh and failed to fetch leaves it to another after this
 
     def __init__(self, store, clock: Callable[[], float] = time.time):
         self.store = store
         self.clock = clock
 
     def get(self, key: str, default=None):
-        return self.store.access_token(key, self.clock()) or default
+        return self.store.api_token(key, self.clock(), self.CLAIM_SECONDS) or default
 
     def set(self, key: str, value, ttl: float | None = None) -> None:
         if not value:
             return
-        ttl = float(ttl or self.DEFAULT_TTL)
+        now, ttl = self.clock(), float(ttl or self.DEFAULT_TTL)
         # A token of a short life is still used for half of it, never fetched anew on every call.
-        self.store.save_access_token(key, str(value), self.clock() + max(ttl - self.REFRESH_MARGIN, ttl / 2))
+        self.store.save_api_token(key, str(value), now + max(ttl - self.REFRESH_MARGIN, ttl / 2), now + ttl)
 
     def delete(self, key: str) -> None:
-        self.store.drop_access_token(key)
+        self.store.drop_api_token(key)
+
+
+class _SharedTokenClient:
+    """A wechatpy client whose token's life is the shared storage's alone, fetched by one thread at a time.
+
+    wechatpy's own access_token trusts the expiry of its last fetch over the storage, so a worker
+    that once fetched would fetch again on its own schedule and retire the token the others use.
+    """
+
+    @property
+    def access_token(self):
+        with self._token_lock:
+            token = self.session.get(self.access_token_key)
+            if not token:
+                self.fetch_access_token()
+                token = self.session.get(self.access_token_key)
+            return token
 
 
 _clients: dict[tuple, object] = {}
@@ -203,42 +221,56 @@ _clients_lock = threading.Lock()
 
 
 def oa_client(api_base: str, app_id: str, secret: str, timeout: float, tokens: SharedTokens):
+    """This process's Official Account client for that app and database."""
+    return _cached(("oa", api_base, app_id, secret, str(tokens.store.path)),
+                   lambda: new_oa_client(api_base, app_id, secret, timeout, tokens))
+
+
+def wecom_client(api_base: str, corp_id: str, secret: str, timeout: float, tokens: SharedTokens):
+    """This process's WeCom app client for that app and database."""
+    return _cached(("wecom", api_base, corp_id, secret, str(tokens.store.path)),
+                   lambda: new_wecom_client(api_base, corp_id, secret, timeout, tokens))
+
+
+def new_oa_client(api_base: str, app_id: str, secret: str, timeout: float, tokens: SharedTokens):
     """An Official Account client whose API (and token endpoint) live under api_base."""
     from wechatpy import WeChatClient
 
-    class Client(WeChatClient):
+    class Client(_SharedTokenClient, WeChatClient):
         def fetch_access_token(self):
             return self._fetch_access_token(
                 url=self.API_BASE_URL + "token",
                 params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
             )
 
-    return _cached(("oa", api_base, app_id, secret, str(tokens.store.path)),
-                   lambda: Client(app_id, secret, session=tokens, timeout=timeout), api_base, timeout)
+    return _configured(Client(app_id, secret, session=tokens, timeout=timeout), api_base, timeout)
 
 
-def wecom_client(api_base: str, corp_id: str, secret: str, timeout: float, tokens: SharedTokens):
+def new_wecom_client(api_base: str, corp_id: str, secret: str, timeout: float, tokens: SharedTokens):
     """A WeCom app client whose API (and token endpoint) live under api_base."""
     from wechatpy.enterprise import WeChatClient
 
-    class Client(WeChatClient):
+    class Client(_SharedTokenClient, WeChatClient):
         def fetch_access_token(self):
             return self._fetch_access_token(
                 url=self.API_BASE_URL + "gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret}
             )
 
-    return _cached(("wecom", api_base, corp_id, secret, str(tokens.store.path)),
-                   lambda: Client(corp_id, secret, session=tokens, timeout=timeout), api_base, timeout)
+    return _configured(Client(corp_id, secret, session=tokens, timeout=timeout), api_base, timeout)
 
 
-def _cached(key: tuple, build, api_base: str, timeout: float):
+def _configured(client, api_base: str, timeout: float):
+    client.API_BASE_URL = api_base.rstrip("/") + "/cgi-bin/"
+    client._http = _TimeoutSession(timeout)
+    client._token_lock = threading.Lock()
+    return client
+
+
+def _cached(key: tuple, build):
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = build()
-            client.API_BASE_URL = api_base.rstrip("/") + "/cgi-bin/"
-            client._http = _TimeoutSession(timeout)
-            _clients[key] = client
+            client = _clients[key] = build()
         return client
 
 

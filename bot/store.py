@@ -16,6 +16,7 @@ from bot.model import Candidate, Decision, Message
 # Writes take well under a millisecond; waiting up to 3 s for a lock still leaves
 # room inside WeChat's 5-second deadline.
 BUSY_TIMEOUT_MS = 3000
+TOKEN_EXPIRY_SLACK = 10  # seconds: a token this close to expiry is not handed out (a send takes a while)
 # A process without a background checkpointer (the CLI, tests) checkpoints as SQLite does by default.
 AUTOCHECKPOINT_PAGES = 1000
 # How often the background checkpointer looks for the last WAL frames to copy while it holds the
@@ -189,10 +190,11 @@ _QUEUE_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS deliveries_outbox ON deliveries (outbox)",
     "CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, started_at) WHERE target IS NOT NULL",
     # wechatpy's access tokens, shared by every worker process (bot/senders.SharedTokens).
-    """CREATE TABLE IF NOT EXISTS access_tokens (
+    """CREATE TABLE IF NOT EXISTS api_tokens (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL,
-        refresh_at REAL NOT NULL
+        refresh_at REAL NOT NULL,           -- from then on one process fetches a new token (it claims the refresh)
+        expires_at REAL NOT NULL            -- meanwhile the others go on with this one until it expires
     )""",
 )
 
@@ -511,20 +513,27 @@ class QueueStore:
         conn = self.db.conn
         return _when_unlocked(lambda: conn.execute(sql, params)).rowcount
 
-    def access_token(self, key: str, now: float) -> str | None:
-        """A stored access token not yet due for refresh."""
-        row = self.db.conn.execute("SELECT value FROM access_tokens WHERE key = ? AND refresh_at > ?", (key, now)).fetchone()
-        return row[0] if row else None
+    def api_token(self, key: str, now: float, claim_seconds: float) -> str | None:
+        """The stored access token; None when the caller is to fetch one (none valid, or it claims a due refresh)."""
+        row = self.db.conn.execute("SELECT value, refresh_at, expires_at FROM api_tokens WHERE key = ?", (key,)).fetchone()
+        if row is None or row["expires_at"] <= now + TOKEN_EXPIRY_SLACK:
+            return None
+        if row["refresh_at"] > now:
+            return row["value"]
+        # Due: the first caller fetches (its claim lapses if the fetch fails); the rest keep the old token.
+        claimed = self._write("UPDATE api_tokens SET refresh_at = ? WHERE key = ? AND refresh_at <= ?",
+                              (now + claim_seconds, key, now))
+        return None if claimed else row["value"]
 
-    def save_access_token(self, key: str, value: str, refresh_at: float) -> None:
+    def save_api_token(self, key: str, value: str, refresh_at: float, expires_at: float) -> None:
         self._write(
-            "INSERT INTO access_tokens (key, value, refresh_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value, refresh_at = excluded.refresh_at",
-            (key, value, refresh_at),
+            "INSERT INTO api_tokens (key, value, refresh_at, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (key)"
+            " DO UPDATE SET value = excluded.value, refresh_at = excluded.refresh_at, expires_at = excluded.expires_at",
+            (key, value, refresh_at, expires_at),
         )
 
-    def drop_access_token(self, key: str) -> None:
-        self._write("DELETE FROM access_tokens WHERE key = ?", (key,))
+    def drop_api_token(self, key: str) -> None:
+        self._write("DELETE FROM api_tokens WHERE key = ?", (key,))
 
     def finish_attempt(self, attempt_id: int, at: float, ok: bool, error: str | None) -> None:
         self._write("UPDATE deliveries SET finished_at = ?, ok = ?, error = ? WHERE id = ?", (at, int(ok), error, attempt_id))
@@ -616,25 +625,19 @@ class QueueStore:
         self._write("UPDATE askers SET response_url_used_at = ? WHERE id = ? AND response_url_used_at IS NULL", (at, asker_id))
 
 
-PRUNE_BATCH = 2000
-_FINISHED_OUTBOX = "SELECT id FROM outbox WHERE status IN ('delivered', 'failed', 'superseded')"
-_CLOSED_BEFORE = "SELECT id FROM tickets WHERE status = 'closed' AND closed_at < ?1"
+PRUNE_BATCH = 2000  # rows per transaction: a running server's writes wait a few milliseconds at most
+PRUNE_TICKET_BATCH = 200  # tickets per transaction, each with its askers, audit, outbox and deliveries
+_FINISHED_DELIVERY = ("started_at < ?1 AND EXISTS (SELECT 1 FROM outbox o WHERE o.id = deliveries.outbox"
+                      " AND o.status IN ('delivered', 'failed', 'superseded'))")
+# The newest ticket stays, so that its number is never given again (ids are the highest in use + 1);
+# so does one with something still to send.
+_PRUNABLE_TICKET = ("tickets.status = 'closed' AND tickets.closed_at < ?1 AND tickets.id < (SELECT MAX(id) FROM tickets)"
+                    " AND NOT EXISTS (SELECT 1 FROM outbox unsent WHERE unsent.ticket = tickets.id"
+                    " AND unsent.status IN ('pending', 'sending'))")
 
 
-def _prune_plan(tickets: bool) -> list[tuple[str, str]]:
-    """(table, condition on ?1 = the cutoff time), children before their parents."""
-    finished = f"started_at < ?1 AND outbox IN ({_FINISHED_OUTBOX})"
-    if not tickets:
-        return [("messages", "received_at < ?1"), ("deliveries", finished)]
-    closed = f"ticket IN ({_CLOSED_BEFORE})"
-    return [
-        ("messages", "received_at < ?1"),
-        ("deliveries", f"{finished} OR outbox IN (SELECT id FROM outbox WHERE {closed})"),
-        ("outbox", closed),
-        ("audit", closed),
-        ("askers", closed),
-        ("tickets", "status = 'closed' AND closed_at < ?1"),
-    ]
+def _marks(values) -> str:
+    return ", ".join("?" * len(values))
 
 
 class Store(QueueStore):
@@ -770,37 +773,73 @@ class Store(QueueStore):
     # ---- Housekeeping (run.py db …) ------------------------------------------------------------
 
     def prunable(self, before: float, tickets: bool) -> dict[str, int]:
-        """What prune(before, tickets) would delete, per table."""
+        """What prune(before, tickets) would delete: log messages, delivery attempts and tickets."""
+        deliveries = _FINISHED_DELIVERY
+        if tickets:
+            deliveries = (f"({deliveries}) OR EXISTS (SELECT 1 FROM outbox o JOIN tickets ON tickets.id = o.ticket"
+                          f" WHERE o.id = deliveries.outbox AND {_PRUNABLE_TICKET})")
+        count = {"messages": ("messages", "received_at < ?1"), "deliveries": ("deliveries", deliveries)}
+        if tickets:
+            count["tickets"] = ("tickets", _PRUNABLE_TICKET)
         with self.reading():
-            return {table: self.db.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", (before,)).fetchone()[0]
-                    for table, where in _prune_plan(tickets)}
+            return {name: self.db.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", (before,)).fetchone()[0]
+                    for name, (table, where) in count.items()}
 
-    def prune(self, before: float, tickets: bool, batch: int = PRUNE_BATCH) -> dict[str, int]:
-        """Delete the message log, finished deliveries and (tickets=True) closed tickets from before a time.
-
-        In transactions of `batch` rows, so that a running server's writes wait a few milliseconds at most.
-        """
-        conn = self.db.conn
-        done: dict[str, int] = {}
-        for table, where in _prune_plan(tickets):
-            done[table] = 0
-            while True:
-                with self.transaction():
-                    n = conn.execute(
-                        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {where} LIMIT ?)", (before, batch)
-                    ).rowcount
-                done[table] += n
-                if n < batch:
-                    break
+    def prune(self, before: float, tickets: bool, batch: int = PRUNE_BATCH,
+              ticket_batch: int = PRUNE_TICKET_BATCH) -> dict[str, int]:
+        """Delete the message log and finished delivery attempts from before a time; with tickets, closed tickets too."""
+        done = {"messages": self._prune_rows("messages", "received_at < ?1", before, batch),
+                "deliveries": self._prune_rows("deliveries", _FINISHED_DELIVERY, before, batch)}
+        if tickets:
+            done["tickets"], children = self._prune_tickets(before, ticket_batch)
+            done["deliveries"] += children
         return done
 
+    def _prune_rows(self, table: str, where: str, before: float, batch: int) -> int:
+        """Delete the rows of a table matching `where` (?1: the time), a batch per transaction."""
+        conn, last, done = self.db.conn, 0, 0
+        while True:
+            # Found outside the write lock (the table may have no index for `where`), checked again inside.
+            ids = [r[0] for r in conn.execute(f"SELECT id FROM {table} WHERE id > ?2 AND ({where}) ORDER BY id LIMIT ?3",
+                                              (before, last, batch))]
+            if not ids:
+                return done
+            last = ids[-1]
+            with self.transaction():
+                done += conn.execute(f"DELETE FROM {table} WHERE ({where}) AND id IN ({_marks(ids)})", (before, *ids)).rowcount
+
+    def _prune_tickets(self, before: float, batch: int) -> tuple[int, int]:
+        """Delete prunable tickets with everything about them, each batch in one transaction; (tickets, deliveries)."""
+        conn, last, tickets, deliveries = self.db.conn, 0, 0, 0
+        while True:
+            ids = [r[0] for r in conn.execute(f"SELECT id FROM tickets WHERE id > ?2 AND ({_PRUNABLE_TICKET}) ORDER BY id LIMIT ?3",
+                                              (before, last, batch))]
+            if not ids:
+                return tickets, deliveries
+            last = ids[-1]
+            with self.transaction():
+                # A ticket reopened since it was found stays.
+                ids = [r[0] for r in conn.execute(f"SELECT id FROM tickets WHERE ({_PRUNABLE_TICKET}) AND id IN ({_marks(ids)})",
+                                                  (before, *ids))]
+                if not ids:
+                    continue
+                marks = _marks(ids)
+                deliveries += conn.execute(
+                    f"DELETE FROM deliveries WHERE outbox IN (SELECT id FROM outbox WHERE ticket IN ({marks}))", ids).rowcount
+                for table in ("outbox", "audit", "askers"):
+                    conn.execute(f"DELETE FROM {table} WHERE ticket IN ({marks})", ids)
+                tickets += conn.execute(f"DELETE FROM tickets WHERE id IN ({marks})", ids).rowcount
+
     def backup(self, dest: Path) -> None:
-        """A consistent copy of the database while it is in use (SQLite's online backup)."""
+        """A consistent copy of the database while it is in use (SQLite's online backup), without access tokens."""
         target = sqlite3.connect(dest)
         try:
             # In one step: it reads one snapshot, which in WAL mode holds up no writer. Copied in
             # steps, the backup would start over after every write of another process.
             self.db.conn.backup(target)
+            with target:
+                # Live credentials have no place in a backup; they expire within two hours anyway.
+                target.execute("DELETE FROM api_tokens")
         finally:
             target.close()
 

@@ -22,6 +22,7 @@ class Endpoint:
         self.always: tuple | None = None  # a failure for every POST until cleared
         self.tokens_issued: list[str] = []  # access tokens handed out: TOKEN, then TOKEN-2, TOKEN-3 ...
         self.token_ttl = 7200  # the expires_in of each token
+        self.token_delay = 0.0  # seconds each token request takes
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -31,6 +32,7 @@ class Endpoint:
             def do_GET(self):  # access tokens
                 path = urlsplit(self.path).path
                 if path.endswith(("/cgi-bin/token", "/cgi-bin/gettoken")):
+                    time.sleep(endpoint.token_delay)
                     with endpoint.lock:
                         issued = endpoint.tokens_issued
                         issued.append("TOKEN" if not issued else f"TOKEN-{len(issued) + 1}")

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
-from bot.senders import SharedTokens
+from bot.senders import SharedTokens, new_oa_client, new_wecom_client
 from bot.store import Store
 from server_support import OA, WECOM
 from test_queue import UNKNOWN_Q, Bot, Clock, endpoint, queue_config  # noqa: F401  (endpoint: the fixture)
@@ -74,22 +76,76 @@ def test_a_retired_token_is_replaced_for_every_process(tmp_path, endpoint):
     assert endpoint.tokens_issued == ["TOKEN", "TOKEN-2"]
 
 
-def test_a_token_is_refreshed_a_minute_before_it_expires(tmp_path):
-    store = Store(tmp_path / "bot.db").init()
+def test_one_process_refreshes_a_due_token_while_the_others_keep_the_old_one(tmp_path):
     clock = Clock(1_000_000.0)
-    tokens = SharedTokens(store, clock)
-    tokens.set("app_access_token", "T1", 7200)
-    other_process = SharedTokens(Store(tmp_path / "bot.db"), clock)
-    assert other_process.get("app_access_token") == "T1"
+    first = SharedTokens(Store(tmp_path / "bot.db").init(), clock)
+    second = SharedTokens(Store(tmp_path / "bot.db"), clock)  # another process's storage
+    first.set("app_access_token", "T1", 7200)
     clock.now += 7200 - 61
-    assert other_process.get("app_access_token") == "T1"
-    clock.now += 2
-    assert other_process.get("app_access_token") is None  # due for refresh: the caller fetches a new one
-    tokens.set("app_access_token", "T2", 60)  # an odd, short life: still used for half of it
+    assert first.get("app_access_token") == second.get("app_access_token") == "T1"
+    clock.now += 2  # a minute before expiry: due
+    assert second.get("app_access_token") is None  # it claims the refresh and fetches
+    assert first.get("app_access_token") == "T1"  # meanwhile the old token still serves
+    second.set("app_access_token", "T2", 7200)
+    assert first.get("app_access_token") == second.get("app_access_token") == "T2"
+
+
+def test_a_claimed_refresh_that_fails_passes_to_another_process(tmp_path):
+    clock = Clock(1_000_000.0)
+    first = SharedTokens(Store(tmp_path / "bot.db").init(), clock)
+    second = SharedTokens(Store(tmp_path / "bot.db"), clock)
+    first.set("app_access_token", "T1", 7200)
+    clock.now += 7150
+    assert first.get("app_access_token") is None  # claims, then its fetch fails: nothing is stored
+    assert second.get("app_access_token") == "T1"
+    clock.now += SharedTokens.CLAIM_SECONDS + 1
+    assert second.get("app_access_token") is None  # the claim lapsed: this one fetches
+    clock.now = 1_000_000.0 + 7200 - 5
+    assert first.get("app_access_token", "none") == second.get("app_access_token", "none") == "none"  # about to expire
+
+
+def test_a_short_lived_token_is_used_for_half_its_life(tmp_path):
+    clock = Clock(1_000_000.0)
+    tokens = SharedTokens(Store(tmp_path / "bot.db").init(), clock)
+    tokens.set("app_access_token", "T1", 60)
     clock.now += 29
-    assert other_process.get("app_access_token") == "T2"
+    assert tokens.get("app_access_token") == "T1"
     clock.now += 2
-    assert other_process.get("app_access_token", "none") == "none"
-    tokens.set("app_access_token", "T3")
-    other_process.delete("app_access_token")
     assert tokens.get("app_access_token") is None
+    tokens.set("app_access_token", "T2")  # no ttl given: two hours
+    clock.now += 7000
+    assert tokens.get("app_access_token") == "T2"
+    tokens.delete("app_access_token")
+    assert tokens.get("app_access_token") is None
+
+
+def test_clients_of_two_processes_refresh_once_between_them(tmp_path, endpoint):
+    clock = Clock(1_000_000.0)
+    Store(tmp_path / "bot.db").init()
+
+    def process_client():  # each worker process builds its own client, with its own connection
+        return new_oa_client(endpoint.base, "wx123", "oa-secret", 2.0, SharedTokens(Store(tmp_path / "bot.db"), clock))
+
+    first, second = process_client(), process_client()
+    assert first.access_token == second.access_token == "TOKEN"
+    clock.now += 7200 - 30  # past the refresh time of the token both hold
+    assert first.access_token == "TOKEN-2"
+    assert second.access_token == "TOKEN-2"
+    # wechatpy's own clock says the token second last fetched is about to expire; the storage decides.
+    second.expires_at = time.time() + 30
+    clock.now += 3600
+    assert second.access_token == first.access_token == "TOKEN-2"
+    assert endpoint.tokens_issued == ["TOKEN", "TOKEN-2"]
+
+
+def test_threads_of_one_process_fetch_one_token(tmp_path, endpoint):
+    Store(tmp_path / "bot.db").init()
+    client = new_wecom_client(endpoint.base, "ww123", "app-secret", 2.0, SharedTokens(Store(tmp_path / "bot.db")))
+    endpoint.token_delay = 0.2  # every thread asks while the first fetch is under way
+    seen: list[str] = []
+    threads = [threading.Thread(target=lambda: seen.append(client.access_token)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == ["TOKEN"] * 4 and endpoint.tokens_issued == ["TOKEN"]
