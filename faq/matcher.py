@@ -285,7 +285,35 @@ class Matcher:
         refuse = frozenset(w for w in analysis.repaired if not self._repair_fits(w, analysis))
         if refuse:
             analysis = self.analyzer.analyze(normalized, refuse=refuse)
-        return analysis
+        return self._split_unknown(analysis)
+
+    def _split_unknown(self, analysis: Analysis) -> Analysis:
+        """Read a word no entry uses as the FAQ's words it is made of: 贴息贷款 as 贴息 贷款."""
+        text = analysis.text
+        for concept in analysis.concepts:
+            surface = analysis.surfaces[concept]
+            if concept in self.distinct or concept.startswith("intent:") or len(surface) < 3:
+                continue
+            parts = self._known_parts(surface)
+            if parts:
+                text = text.replace(surface, " " + " ".join(parts) + " ")
+        if text == analysis.text:
+            return analysis
+        return self.analyzer.analyze(text, repair=False)
+
+    def _known_parts(self, word: str) -> list[str] | None:
+        """The fewest FAQ words (two characters or more) that make up `word` exactly, if any."""
+        canonical = self.analyzer.canonical
+        best: list[list[str] | None] = [None] * (len(word) + 1)
+        best[0] = []
+        for end in range(2, len(word) + 1):
+            for start in range(0, end - 1):
+                piece = word[start:end]
+                if best[start] is not None and canonical.get(piece, piece) in self.distinct:
+                    if best[end] is None or len(best[start]) + 1 < len(best[end]):
+                        best[end] = best[start] + [piece]
+        found = best[len(word)]
+        return found if found and len(found) > 1 else None
 
     def _torn(self, ranked: list[Candidate], analysis: Analysis) -> bool:
         """Worth a "您是不是想问": two entries both plausible, or a one-word topic several entries share.

@@ -200,6 +200,36 @@ def test_everyday_words_that_look_like_an_aspect_do_not_stop_an_answer():
         assert (decision.kind, decision.faq_id) == ("answer", entry), question
 
 
+def test_a_brand_question_asks_where_to_buy():
+    assert _aspects("哪个牌子的额温枪测得准一点") == {"purchase"}
+    assert _aspects("消毒液用什么品牌的好") == {"purchase"}
+    assert "purchase" not in _aspects("那个防疫合格的牌子在哪领")  # a sign to hang up, not a brand
+    # The temperature entry says how to check, not what to buy.
+    assert Matcher(load_faq(STARTER_FAQ)).decide("哪个牌子的额温枪测得准一点").kind == "escalate"
+
+
+def test_a_word_no_entry_uses_is_read_as_the_faq_words_it_is_made_of(tmp_path):
+    path = one_category_faq(tmp_path, """\
+          - id: finance.loans
+            category: c
+            question: 有哪些贴息政策？
+            alternates: [贷款能贴息吗, 贷款利息有补贴吗, 银行贷款贴息怎么申请]
+            answer: 疫情防控重点保障企业的新增贷款，财政按实际贷款利率的50%贴息。
+          - id: masks.wearing
+            category: c
+            question: 员工上班要戴口罩吗？
+            alternates: [车间里要不要戴口罩, 上班戴什么口罩, 口罩要一直戴着吗]
+            answer: 上班期间全程佩戴一次性医用口罩，每4小时更换一次。
+        """)
+    matcher = Matcher(load_faq(path))
+    assert segmenter().cut("有没有贴息贷款")[-1] == "贴息贷款"  # one word to jieba; the FAQ has its parts
+    assert matcher.analyze("有没有贴息贷款").concepts == ("贴息", "贷款")
+    decision = matcher.decide("有没有贴息贷款")
+    assert (decision.kind, decision.faq_id) == ("answer", "finance.loans")
+    # A word whose parts the FAQ does not all use stays whole.
+    assert "员工宿舍" in matcher.analyze("员工宿舍怎么消毒").surfaces.values()
+
+
 def test_a_login_problem_is_not_answered_from_the_entry_that_names_the_system(tmp_path):
     path = one_category_faq(tmp_path, """\
           - id: subsidy.apply

@@ -2,7 +2,7 @@
 import jieba
 import pytest
 
-from faq.text import clean, is_courtesy, normalize, pinyin_key, segmenter, strip_symbols, to_simplified
+from faq.text import clean, is_courtesy, join_separable_verbs, normalize, pinyin_key, segmenter, strip_symbols, to_simplified
 
 
 @pytest.mark.parametrize(
@@ -89,3 +89,19 @@ def test_an_faqs_words_stay_with_that_faq():
     assert with_word.cut("复工专员") == ("复工专员",)
     assert base.cut("复工专员") != ("复工专员",)  # the shared segmenter is untouched
     assert base.with_words(["口罩"]) is base  # nothing new: shared, cache and all
+
+
+@pytest.mark.parametrize("split, joined", [
+    ("厕所多久消一次毒", "厕所多久消毒一次"),
+    ("员工每天打两次卡", "员工每天打卡两次"),
+    ("请了假的员工要隔离吗", "请假了的员工要隔离吗"),
+    ("开个会要注意啥", "开会个要注意啥"),
+])
+def test_a_verb_split_around_a_measure_word_is_joined(split, joined):
+    assert join_separable_verbs(split) == joined
+    assert normalize(split) == joined
+
+
+@pytest.mark.parametrize("text", ["开了会员卡", "开一次会议", "打个电话", "消防通道"])
+def test_words_that_only_look_like_a_split_verb_stay(text):
+    assert join_separable_verbs(text) == text
