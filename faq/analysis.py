@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import NamedTuple
+from typing import Mapping, NamedTuple
 
 from faq import lexicon
 from faq.text import Segmenter, load_synonym_file, normalize_term, pinyin_key, SYNONYMS_FILE
@@ -57,14 +57,19 @@ class Analyzer:
             else:
                 self._used_chars.add(word)
 
-    def analyze(self, normalized: str, repair: bool = True, refuse: frozenset[str] = frozenset()) -> Analysis:
-        """Concepts of a normalised text, in order, each once; `refuse` lists typo repairs not to make."""
+    def analyze(self, normalized: str, repair: bool = True, refuse: frozenset[str] = frozenset(),
+                split: Mapping[str, tuple[str, ...]] | None = None) -> Analysis:
+        """Concepts of a normalised text, in order, each once; `refuse` lists typo repairs not to make,
+        `split` words to read as their parts (贴息贷款 as 贴息, 贷款)."""
         text = self.repair_typos(normalized, refuse) if repair else normalized
         concepts: list[str] = []
         weights: dict[str, float] = {}
         surfaces: dict[str, str] = {}
         content: list[str] = []
-        for word in self.segmenter.cut(text):
+        words = self.segmenter.cut(text)
+        if split:
+            words = tuple(part for word in words for part in split.get(word, (word,)))
+        for word in words:
             concept, weight = self._concept(word)
             if concept is None:
                 continue

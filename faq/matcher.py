@@ -66,6 +66,8 @@ INTENT_CONCEPTS = frozenset(lexicon.INTENTS.values())
 MIN_CONTENT_WEIGHT = 0.3  # below this a question says too little to match (one plain noun weighs ~0.5-1)
 SUGGEST_MIN_SHARE = 0.1  # a suggestion's ranker probability, at least this share of the best one's
 REPAIR_ANSWERS_CHECKED = 300  # answers searched for the rest of a question whose typo repair is in doubt
+MAX_SPLIT_LENGTH = 8  # a longer unknown word is a name or a run of digits, not a compound of FAQ words
+_HAN_WORD = re.compile("[\u4e00-\u9fff]+")
 SUGGEST_RUNNER_UP = 0.15  # below the answer band, suggest only if the second entry is this probable
 
 
@@ -289,29 +291,29 @@ class Matcher:
 
     def _split_unknown(self, analysis: Analysis) -> Analysis:
         """Read a word no entry uses as the FAQ's words it is made of: 贴息贷款 as 贴息 贷款."""
-        text = analysis.text
+        split = {}
         for concept in analysis.concepts:
             surface = analysis.surfaces[concept]
-            if concept in self.distinct or concept.startswith("intent:") or len(surface) < 3:
+            if concept in self.distinct or not 3 <= len(surface) <= MAX_SPLIT_LENGTH or not _HAN_WORD.fullmatch(surface):
                 continue
             parts = self._known_parts(surface)
             if parts:
-                text = text.replace(surface, " " + " ".join(parts) + " ")
-        if text == analysis.text:
+                split[surface] = parts
+        if not split:
             return analysis
-        return self.analyzer.analyze(text, repair=False)
+        return self.analyzer.analyze(analysis.text, repair=False, split=split)
 
-    def _known_parts(self, word: str) -> list[str] | None:
+    def _known_parts(self, word: str) -> tuple[str, ...] | None:
         """The fewest FAQ words (two characters or more) that make up `word` exactly, if any."""
         canonical = self.analyzer.canonical
-        best: list[list[str] | None] = [None] * (len(word) + 1)
-        best[0] = []
+        best: list[tuple[str, ...] | None] = [None] * (len(word) + 1)
+        best[0] = ()
         for end in range(2, len(word) + 1):
             for start in range(0, end - 1):
                 piece = word[start:end]
                 if best[start] is not None and canonical.get(piece, piece) in self.distinct:
                     if best[end] is None or len(best[start]) + 1 < len(best[end]):
-                        best[end] = best[start] + [piece]
+                        best[end] = best[start] + (piece,)
         found = best[len(word)]
         return found if found and len(found) > 1 else None
 

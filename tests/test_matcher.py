@@ -8,7 +8,7 @@ from bot.config import BotConfig
 from faq.loader import load_faq
 from faq.matcher import FEATURES, Matcher, aspects_of
 from faq.text import normalize, segmenter
-from tests.conftest import STARTER_FAQ, write_faq
+from tests.conftest import DATA, STARTER_FAQ, write_faq
 
 
 def one_category_faq(tmp_path, entries: str):
@@ -200,14 +200,6 @@ def test_everyday_words_that_look_like_an_aspect_do_not_stop_an_answer():
         assert (decision.kind, decision.faq_id) == ("answer", entry), question
 
 
-def test_a_brand_question_asks_where_to_buy():
-    assert _aspects("哪个牌子的额温枪测得准一点") == {"purchase"}
-    assert _aspects("消毒液用什么品牌的好") == {"purchase"}
-    assert "purchase" not in _aspects("那个防疫合格的牌子在哪领")  # a sign to hang up, not a brand
-    # The temperature entry says how to check, not what to buy.
-    assert Matcher(load_faq(STARTER_FAQ)).decide("哪个牌子的额温枪测得准一点").kind == "escalate"
-
-
 def test_a_word_no_entry_uses_is_read_as_the_faq_words_it_is_made_of(tmp_path):
     path = one_category_faq(tmp_path, """\
           - id: finance.loans
@@ -226,8 +218,21 @@ def test_a_word_no_entry_uses_is_read_as_the_faq_words_it_is_made_of(tmp_path):
     assert matcher.analyze("有没有贴息贷款").concepts == ("贴息", "贷款")
     decision = matcher.decide("有没有贴息贷款")
     assert (decision.kind, decision.faq_id) == ("answer", "finance.loans")
-    # A word whose parts the FAQ does not all use stays whole.
+    # A word whose parts the FAQ does not all use stays whole, and so do names and runs of digits.
     assert "员工宿舍" in matcher.analyze("员工宿舍怎么消毒").surfaces.values()
+    assert matcher.analyze("贴息" + "7" * 40).surfaces["7" * 40] == "7" * 40
+
+
+def test_splitting_a_word_leaves_the_rest_of_the_question_as_it_was():
+    matcher = Matcher(load_faq(DATA / "labor_faq.yaml"))
+    words = matcher.analyzer.segmenter.cut(normalize("停工期间工资标准是不是按最低工资标准"))
+    assert "工资标准" in words and "最低工资标准" in words
+    analysis = matcher.analyze("停工期间工资标准是不是按最低工资标准")
+    assert "工资标准" not in analysis.surfaces.values()  # read as 工资, 标准
+    assert "最低工资标准" in analysis.surfaces.values()  # a word of the FAQ: untouched
+    # Still one clause: "how often", not "how long" (a split must not cut the sentence).
+    often = matcher.analyze("工地多久安全检查一次")
+    assert "intent:frequency" in often.concepts and "intent:duration" not in often.concepts
 
 
 def test_a_login_problem_is_not_answered_from_the_entry_that_names_the_system(tmp_path):
