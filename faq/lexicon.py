@@ -114,6 +114,7 @@ TERM_ENDINGS = frozenset("费税证险金照款票息保")
 NOT_TERMS = frozenset({"风险", "危险", "信息", "消息", "浪费", "消费"})
 
 
-# Verbs that colloquial Chinese splits around a measure or aspect word: 消一次毒, 开个会, 请了假, 打个卡.
+# Verbs that colloquial Chinese splits around a measure or aspect word: 消一次毒, 请了假, 打个卡. Not 开会:
+# 开了会 is as often "opened, will" (店开了会有人查吗).
 SEPARABLE_VERBS = ("消毒", "请假", "洗手", "吃饭", "加班", "放假", "签字", "盖章", "打卡", "报备", "备案",
                    "理发", "帮忙", "换班", "洗澡", "测温", "戴口罩")
