@@ -840,8 +840,9 @@ class Store(QueueStore):
             # steps, the backup would start over after every write of another process.
             self.db.conn.backup(target)
             with target:
-                # Live credentials have no place in a backup; they expire within two hours anyway.
-                target.execute("DELETE FROM api_tokens")
+                # Live credentials have no place in a backup (a database from before the table has none).
+                if target.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'api_tokens'").fetchone():
+                    target.execute("DELETE FROM api_tokens")
         finally:
             target.close()
 

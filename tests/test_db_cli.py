@@ -203,3 +203,11 @@ def test_backup_leaves_out_access_tokens_and_nothing_half_written(tmp_path):
     failed = run_cli("db", "backup", str(tmp_path / "out" / "broken.db"), "--config", str(broken))
     assert failed.exit_code == 1 and "备份失败" in failed.output
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(("broken", ".broken"))] == []
+
+
+def test_backup_of_a_database_from_before_the_token_table(tmp_path):
+    store = Store(tmp_path / "bot.db").init()
+    store.db.execute("DROP TABLE api_tokens")  # as a database written by an older version
+    result = run_cli("db", "backup", str(tmp_path / "copy.db"), "--config", config_file(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert counts(tmp_path / "copy.db")["tickets"] == 0
