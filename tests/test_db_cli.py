@@ -87,7 +87,7 @@ def test_prune_deletes_the_old_log_and_keeps_tickets(tmp_path, endpoint):
     # Without --tickets every ticket stays, with its askers, audit trail and outbox.
     assert {k: after[k] for k in ("tickets", "askers", "audit", "outbox")} == \
         {k: before[k] for k in ("tickets", "askers", "audit", "outbox")}
-    assert [m["text"] for m in bot.store.messages()] == [f"@防疫助手\u2005电梯维保单位进不来怎么办"]
+    assert [m["text"] for m in bot.store.messages()] == ["@防疫助手\u2005电梯维保单位进不来怎么办"]
 
 
 def test_prune_tickets_deletes_only_tickets_done_with(tmp_path, endpoint):
