@@ -94,3 +94,28 @@ def test_faq_eval_names_what_is_wrong_with_a_question_file(tmp_path, mini_faq):
     broken.write_text("questions: [unclosed\n", encoding="utf-8")
     result = CliRunner().invoke(cli, ["faq", "eval", "--faq", str(mini_faq), str(broken)])
     assert result.exit_code == 1 and f"{broken}:" in result.output and "not valid YAML" in result.output
+
+
+def test_every_listed_command_comes_from_its_module():
+    ctx = cli.make_context("run.py", ["--help"], resilient_parsing=True)
+    from bot.cli import COMMAND_MODULES
+
+    for name, module in COMMAND_MODULES.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None, name
+        assert command.callback.__module__ == module, name
+
+
+def test_ask_runs_without_loading_the_web_server(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from bot.cli import register_all\n"
+        "register_all()(['ask', '--faq', sys.argv[1], '厂区一天消毒几次'], standalone_mode=False)\n"
+        "print('loaded' if 'bot.server' in sys.modules else 'not loaded')\n"
+    )
+    faq_file = write_faq(tmp_path, MINI_FAQ)
+    result = subprocess.run([sys.executable, "-c", script, str(faq_file)], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "not loaded"
