@@ -34,12 +34,13 @@ def decision_json(question: str, decision) -> str:
 def ask(config_path, faq_path, as_json, question):
     """Ask the FAQ a question, as an enterprise contact would.
 
-    With no QUESTION, reads one question per line from standard input and
-    answers each as it comes.
+    Each QUESTION argument is one question (quote one that has spaces). With
+    no QUESTION, reads one question per line from standard input and answers
+    each as it comes.
 
     Example:
 
-        python run.py ask 厂区一天消毒几次
+        python run.py ask 厂区一天消毒几次 "员工就餐 是否分开"
 
         printf '员工就餐是否分开\\n收到\\n' | python run.py ask --json
     """
@@ -66,7 +67,8 @@ def ask(config_path, faq_path, as_json, question):
         sys.stdout.flush()
 
     if question:
-        answer(" ".join(question))
+        for text in question:
+            answer(text)
         return
     interactive = sys.stdin.isatty() and not as_json
     if interactive:

@@ -25,6 +25,12 @@ def test_ask_json_prints_one_object_per_question(mini_faq):
     assert all(0 <= c["score"] <= 1 for c in line["candidates"])
 
 
+def test_ask_answers_each_argument_as_its_own_question(mini_faq):
+    result = run("ask", "--faq", str(mini_faq), "--json", "厂区一天消毒几次", "收到，谢谢！")
+    lines = [json.loads(x) for x in result.output.splitlines()]
+    assert [(x["question"], x["decision"]) for x in lines] == [("厂区一天消毒几次", "answer"), ("收到，谢谢！", "ignore")]
+
+
 def test_ask_reads_questions_from_stdin(mini_faq):
     result = run("ask", "--faq", str(mini_faq), "--json", input="员工吃饭要错峰吗\n\n收到，谢谢！\n仓库叉车要年检吗\n")
     lines = [json.loads(x) for x in result.output.splitlines()]
