@@ -37,14 +37,16 @@ def test_greetings_are_removed_but_never_the_whole_question():
 
 @pytest.mark.parametrize(
     "text", ["收到", "收到，谢谢领导！", "好的好的👍", "[强][强]", "[图片]", "辛苦了🙏", "OK", "嗯嗯", "感谢指导员！", "明白了，马上落实",
-             "好的，多久都行", "收到，什么时候都可以", "谢谢，哪天都没关系", "已阅", "已转发到车间群", "已通知各班组"]
+             "好的，多久都行", "收到，什么时候都可以", "谢谢，哪天都没关系", "已阅", "已转发到车间群", "已通知各班组",
+             "已填报，谢谢", "已上报社区", "已提交，辛苦了"]
 )
 def test_courtesies(text):
     assert is_courtesy(clean(text))
 
 
 @pytest.mark.parametrize("text", ["收到，那食堂还能开吗", "好的，员工发烧怎么办", "谢谢！口罩不够用了", "谢谢，车间多久消毒一次",
-                                  "收到，何时开会", "已转人工了吗", "已通知员工，可口罩不够用"])
+                                  "收到，何时开会", "已转人工了吗", "已通知员工，可口罩不够用",
+                                  "已提交了材料，审核没通过", "已报备三天了，一直没反应"])
 def test_questions_are_not_courtesies(text):
     assert not is_courtesy(clean(text))
 
