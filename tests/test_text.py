@@ -46,7 +46,8 @@ def test_courtesies(text):
 
 @pytest.mark.parametrize("text", ["收到，那食堂还能开吗", "好的，员工发烧怎么办", "谢谢！口罩不够用了", "谢谢，车间多久消毒一次",
                                   "收到，何时开会", "已转人工了吗", "已通知员工，可口罩不够用",
-                                  "已提交了材料，审核没通过", "已报备三天了，一直没反应"])
+                                  "已提交了材料，审核没通过", "已报备三天了，一直没反应",
+                                  "已报备了，车还是被拦下来", "已上报，但社区不认"])
 def test_questions_are_not_courtesies(text):
     assert not is_courtesy(clean(text))
 
