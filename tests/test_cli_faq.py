@@ -103,9 +103,14 @@ def test_faq_eval_names_what_is_wrong_with_a_question_file(tmp_path, mini_faq):
 
 
 def test_every_listed_command_comes_from_its_module():
-    ctx = cli.make_context("run.py", ["--help"], resilient_parsing=True)
+    import importlib
+
     from bot.cli import COMMAND_MODULES
 
+    ctx = cli.make_context("run.py", ["--help"], resilient_parsing=True)
+    for module in set(COMMAND_MODULES.values()):
+        importlib.import_module(module)
+    assert set(cli.commands) == set(COMMAND_MODULES)  # a command added to a module but not to the map
     for name, module in COMMAND_MODULES.items():
         command = cli.get_command(ctx, name)
         assert command is not None, name
