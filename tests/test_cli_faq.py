@@ -1,9 +1,12 @@
 """The `ask` and `faq` commands, run through click's CliRunner as an admin would."""
+import importlib
 import json
+import subprocess
+import sys
 
 from click.testing import CliRunner
 
-from bot.cli import register_all
+from bot.cli import COMMAND_MODULES, register_all
 from tests.conftest import MINI_FAQ, write_faq
 
 cli = register_all()
@@ -103,10 +106,6 @@ def test_faq_eval_names_what_is_wrong_with_a_question_file(tmp_path, mini_faq):
 
 
 def test_every_listed_command_comes_from_its_module():
-    import importlib
-
-    from bot.cli import COMMAND_MODULES
-
     ctx = cli.make_context("run.py", ["--help"], resilient_parsing=True)
     for module in set(COMMAND_MODULES.values()):
         importlib.import_module(module)
@@ -118,9 +117,6 @@ def test_every_listed_command_comes_from_its_module():
 
 
 def test_ask_runs_without_loading_the_web_server(tmp_path):
-    import subprocess
-    import sys
-
     script = (
         "import sys\n"
         "from bot.cli import register_all\n"
