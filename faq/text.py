@@ -118,7 +118,18 @@ def is_thanks(cleaned: str) -> bool:
         compact.startswith(lexicon.THANKS)
         and not _asks(compact)
         and not any(need in compact for need in lexicon.NEEDS)
+        and not raises_alarm(cleaned)
     )
+
+
+_ALARM = re.compile("|".join(sorted(lexicon.ALARMS, key=len, reverse=True)))
+# A denial in the same clause (cleaning turned punctuation into spaces), a few characters before.
+_DENIED = re.compile("(" + "|".join(lexicon.DENIALS) + ")[^ ]{0,4}$")
+
+
+def raises_alarm(cleaned: str) -> bool:
+    """Whether a cleaned message reports a health alarm (阳性, 发烧 …) it does not deny (无发热, 没有人发烧)."""
+    return any(not _DENIED.search(cleaned[: m.start()]) for m in _ALARM.finditer(cleaned))
 
 
 _UNWEIGHED = object()
