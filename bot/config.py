@@ -25,6 +25,10 @@ class ServerConfig:
 @dataclass(frozen=True)
 class StorageConfig:
     path: Path = PROJECT_ROOT / "instance" / "bot.db"
+    # The server prunes once a day what `run.py db prune --days keep_days` would (0: never, the default);
+    # with prune_tickets, closed tickets too (as --tickets).
+    keep_days: int = 0
+    prune_tickets: bool = False
 
 
 @dataclass(frozen=True)
@@ -422,6 +426,8 @@ def _validate(config: Config, where: str) -> None:
         raise ConfigError(f"{where}bot.answer_min_probability must be within 0..1")
     if not 1 <= bot.max_suggestions <= 10:
         raise ConfigError(f"{where}bot.max_suggestions must be between 1 and 10")
+    if config.storage.keep_days < 0:
+        raise ConfigError(f"{where}storage.keep_days must be 0 (never prune) or more")
     if not 1 <= config.server.port <= 65535:
         raise ConfigError(f"{where}server.port must be between 1 and 65535")
     if config.server.workers < 1:

@@ -338,10 +338,16 @@ class Deliverer:
         return base * random.uniform(0.9, 1.1)
 
 
+PRUNE_EVERY = 86400.0  # storage.keep_days: the database is pruned once a day ...
+PRUNE_CHECK_SECONDS = 600.0  # ... by whichever process looks first once it is due
+
+
 class Background:
-    """The per-process threads: delivery workers and the deadline scanner. Start once per process."""
+    """The per-process threads: delivery workers, the deadline scanner and the daily prune. Start once per process."""
 
     def __init__(self, store: Store, config: Config, queue, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.clock = clock
         self.deliverer = Deliverer(store, config, clock)
         self.queue = queue
         self.config = config
@@ -357,6 +363,8 @@ class Background:
         for i in range(self.config.delivery.threads):
             self.threads.append(threading.Thread(target=self._deliver_loop, name=f"delivery-{i}", daemon=True))
         self.threads.append(threading.Thread(target=self._scan_loop, name="deadline-scanner", daemon=True))
+        if self.config.storage.keep_days:
+            self.threads.append(threading.Thread(target=self._prune_loop, name="pruner", daemon=True))
         for thread in self.threads:
             thread.start()
         return self
@@ -387,3 +395,20 @@ class Background:
             except Exception:
                 log.exception("deadline scan failed")
             self.stop_event.wait(interval)
+
+    def _prune_loop(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.prune_if_due()
+            except Exception:  # a busy database is tried again at the next look
+                log.exception("scheduled prune failed")
+            self.stop_event.wait(PRUNE_CHECK_SECONDS)
+
+    def prune_if_due(self) -> dict[str, int] | None:
+        """Prune as `db prune --days keep_days` would, if no process has in the last day; what was deleted."""
+        storage, now = self.config.storage, self.clock()
+        if not self.store.claim_chore("prune", now, PRUNE_EVERY):
+            return None
+        done = self.store.prune(now - storage.keep_days * 86400, storage.prune_tickets)
+        log.info("pruned records older than %d days: %s", storage.keep_days, done)
+        return done

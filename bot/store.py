@@ -189,6 +189,11 @@ _QUEUE_SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS deliveries_outbox ON deliveries (outbox)",
     "CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, started_at) WHERE target IS NOT NULL",
+    # Housekeeping that one process of all does now and then (the daily prune): when each is due next.
+    """CREATE TABLE IF NOT EXISTS chores (
+        name TEXT PRIMARY KEY,
+        next_at REAL NOT NULL
+    )""",
     # wechatpy's access tokens, shared by every worker process (bot/senders.SharedTokens).
     """CREATE TABLE IF NOT EXISTS api_tokens (
         key TEXT PRIMARY KEY,
@@ -524,6 +529,14 @@ class QueueStore:
         claimed = self._write("UPDATE api_tokens SET refresh_at = ? WHERE key = ? AND refresh_at <= ?",
                               (now + claim_seconds, key, now))
         return None if claimed else row["value"]
+
+    def claim_chore(self, name: str, now: float, every: float) -> bool:
+        """True for the one caller, of all processes, that is to do a chore now; it is then due again in `every` s."""
+        return bool(self._write(
+            "INSERT INTO chores (name, next_at) VALUES (?1, ?2) ON CONFLICT (name)"
+            " DO UPDATE SET next_at = excluded.next_at WHERE chores.next_at <= ?3",
+            (name, now + every, now),
+        ))
 
     def save_api_token(self, key: str, value: str, refresh_at: float, expires_at: float) -> None:
         self._write(

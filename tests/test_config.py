@@ -36,6 +36,7 @@ def test_every_key_of_every_section_is_in_the_example():
         ({"wecom": {"token": "t", "corp_id": "c"}}, "missing key wecom.encoding_aes_key"),
         ({"wecom_bot": {"token": "t", "encoding_aes_key": "short"}}, "wecom_bot.encoding_aes_key must be 43 characters"),
         ({"wechat": {"token": "t", "mode": "secure"}}, "wechat.mode must be plain, compat or safe"),
+        ({"storage": {"keep_days": -1}}, "storage.keep_days must be 0 (never prune) or more"),
     ],
 )
 def test_mistakes_name_the_key(data, message):

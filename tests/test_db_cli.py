@@ -8,6 +8,8 @@ import time
 from click.testing import CliRunner
 
 from bot.cli import register_all
+from bot.config import config_from_dict
+from bot.delivery import Background
 from bot.store import Store
 from test_delivery import run_until_idle
 from test_queue import Bot, Clock, endpoint  # noqa: F401  (endpoint: the fixture)
@@ -130,6 +132,53 @@ def test_prune_goes_in_small_transactions(tmp_path):
     assert sum(s.startswith("DELETE FROM messages") for s in statements) == 4  # 7 + 7 + 7 + 4
     assert sum(s.startswith("BEGIN IMMEDIATE") for s in statements) == 4
     assert [m["text"] for m in store.messages()] == ["新"]
+
+
+def old_and_new_messages(store: Store, now: float) -> None:
+    with store.transaction() as tx:
+        tx.conn.execute("INSERT INTO messages (dedup_key, received_at, text) VALUES ('old', ?, '旧')", (now - 100 * DAY,))
+        tx.conn.execute("INSERT INTO messages (dedup_key, received_at, text) VALUES ('new', ?, '新')", (now - DAY,))
+
+
+def test_the_server_prunes_once_a_day_across_its_processes(tmp_path):
+    clock = Clock(time.time())
+    config = config_from_dict({"storage": {"path": str(tmp_path / "bot.db"), "keep_days": 30}})
+    store = Store(config.storage.path).init()
+    old_and_new_messages(store, clock.now)
+    one, other = (Background(Store(config.storage.path), config, None, clock) for _ in range(2))
+    assert one.prune_if_due() == {"messages": 1, "deliveries": 0}
+    assert [m["text"] for m in store.messages()] == ["新"]
+    with store.transaction() as tx:
+        tx.conn.execute("INSERT INTO messages (dedup_key, received_at, text) VALUES ('older', ?, '又一条旧的')", (clock.now - 99 * DAY,))
+    # Done for today, whichever process asks.
+    assert one.prune_if_due() is None and other.prune_if_due() is None
+    clock.now += DAY
+    assert other.prune_if_due() == {"messages": 1, "deliveries": 0}
+    assert one.prune_if_due() is None
+
+
+def test_the_prune_thread_runs_only_when_asked_for(tmp_path):
+    now = time.time()
+    for keep, left in ((0, ["新", "旧"]), (30, ["新"])):
+        config = config_from_dict({"storage": {"path": str(tmp_path / f"keep{keep}.db"), "keep_days": keep}})
+        store = Store(config.storage.path).init()
+        old_and_new_messages(store, now)
+        workers = Background(store, config, _IdleQueue()).start()
+        try:
+            assert ("pruner" in [t.name for t in workers.threads]) == bool(keep)
+            deadline = time.monotonic() + 10
+            while [m["text"] for m in store.messages()] != left and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            workers.stop()
+        assert [m["text"] for m in store.messages()] == left
+
+
+class _IdleQueue:
+    """A queue with no deadlines to scan."""
+
+    def scan_deadlines(self) -> None:
+        pass
 
 
 def test_prune_refuses_nonsense(tmp_path):
