@@ -14,6 +14,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,6 +26,7 @@ from bot.model import Candidate, Decision
 from faq import lexicon
 from faq.analysis import Analysis, Analyzer
 from faq.loader import Entry, Faq, bulk_build
+from faq.prior import QuestionPrior, load_prior
 from faq.replies import render_reply
 from faq.text import clean, is_courtesy, normalize, segmenter, strip_greetings, to_simplified
 
@@ -90,7 +92,8 @@ class Scored:
     features: tuple[float, ...]
 
 
-VERIFIER_FEATURES = ("p1", "p2", "logit1", "logit2", "logit_gap", "log_p1") + tuple(f"top.{f}" for f in FEATURES)
+# oos_prior: the question's log-odds of being out of scope from its wording alone (faq/prior.py).
+VERIFIER_FEATURES = ("p1", "p2", "logit1", "logit2", "logit_gap", "log_p1", "oos_prior") + tuple(f"top.{f}" for f in FEATURES)
 # Evidence that the question asks about something the entry never mentions (a fee, a login, another
 # certificate): however well the rest matches, the entry does not answer it, so a cadre should.
 BEYOND_ENTRY = tuple(FEATURES.index(name) for name in ("aspect_unmet", "term_missing"))
@@ -123,13 +126,21 @@ def load_models(path: Path = RANKER_FILE) -> Models:
     )
 
 
-def verifier_features(matrix: np.ndarray, logits: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """What the verifier sees: how the best candidate stands against the rest, and its own evidence."""
+@lru_cache(maxsize=1)
+def shipped_prior() -> QuestionPrior:
+    """faq/data/prior.json, read once per process (every FAQ reload builds a Matcher)."""
+    return load_prior()
+
+
+def verifier_features(matrix: np.ndarray, logits: np.ndarray, probs: np.ndarray, oos_prior: float) -> np.ndarray:
+    """What the verifier sees: how the best candidate stands against the rest, the question's own look, and the
+    candidate's evidence."""
     order = np.argsort(-probs, kind="stable")
     top = order[0]
     p2 = float(probs[order[1]]) if len(order) > 1 else 0.0
     logit2 = float(logits[order[1]]) if len(order) > 1 else -10.0
-    head = [float(probs[top]), p2, float(logits[top]), logit2, float(logits[top]) - logit2, math.log(float(probs[top]) + 1e-9)]
+    head = [float(probs[top]), p2, float(logits[top]), logit2, float(logits[top]) - logit2, math.log(float(probs[top]) + 1e-9),
+            oos_prior]
     return np.asarray(head + list(matrix[top]), dtype=np.float64)
 
 
@@ -150,13 +161,15 @@ def bigrams(text: str) -> frozenset[str]:
 class Matcher:
     """An FAQ index; decide() turns a question into a Decision."""
 
-    def __init__(self, faq: Faq, settings: BotConfig | None = None, models: Models | None = None):
+    def __init__(self, faq: Faq, settings: BotConfig | None = None, models: Models | None = None,
+                 prior: QuestionPrior | None = None):
         self.faq = faq
         self.settings = settings or BotConfig()
         keywords = [k for e in faq.entries for k in e.keywords]
         self.analyzer = Analyzer(segmenter(), faq.synonyms, keywords)
         self.entries = faq.entries
         self.models = models or load_models()
+        self.prior = prior or shipped_prior()
         with bulk_build():
             self._build()
 
@@ -376,9 +389,9 @@ class Matcher:
         logits = matrix @ self.models.rank_coef + self.models.rank_bias
         return candidates, matrix, logits, softmax_with_none(logits)
 
-    def confidence(self, matrix: np.ndarray, logits: np.ndarray, probs: np.ndarray) -> float:
-        """The verifier's probability that the best candidate is the right answer."""
-        features = verifier_features(matrix, logits, probs)
+    def confidence(self, matrix: np.ndarray, logits: np.ndarray, probs: np.ndarray, text: str) -> float:
+        """The verifier's probability that the best candidate is the right answer to the question `text`."""
+        features = verifier_features(matrix, logits, probs, self.prior.logit(normalize(text, self.settings.name)))
         return 1.0 / (1.0 + math.exp(-(float(features @ self.models.verify_coef) + self.models.verify_bias)))
 
     def feature_matrix(self, candidates: list[int], query: "_Query") -> np.ndarray:
@@ -519,7 +532,7 @@ class Matcher:
         ranked = [Candidate(self.entries[candidates_idx[k]].id, round(float(probs[k]), 4)) for k in order]
         shown = ranked[: max(settings.max_suggestions, 2)]
         top = ranked[0]
-        confidence = round(self.confidence(matrix, logits, probs), 4)
+        confidence = round(self.confidence(matrix, logits, probs, text), 4)
         listed = self.listed.get(CONCEPT_SEPARATOR.join(analysis.concepts), -1)
         if listed >= 0:
             # Asked the way the FAQ lists it: the admin has said which answer that wants.

@@ -1,0 +1,61 @@
+"""The question prior: how out of scope a question looks from its wording alone."""
+import importlib.util
+import json
+from pathlib import Path
+
+from faq.matcher import load_models
+from faq.prior import QuestionPrior, fit_prior, grams, load_prior
+from faq.text import normalize
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_grams_stay_within_a_clause():
+    counts = grams("口罩 够用")
+    assert counts["口罩"] == 1 and counts["够用"] == 1 and "罩够" not in counts
+    assert grams("消毒消毒")["消毒"] == 2
+
+
+def test_fitting_learns_which_wording_is_out_of_scope():
+    in_scope = ["车间一天消毒几次", "食堂要分餐吗", "员工返岗要隔离几天", "口罩多久换一次", "宿舍怎么消毒", "班车要消毒吗"]
+    out_of_scope = ["驾照到期了能延期吗", "驾照过期了咋办", "个税什么时候申报", "个税能晚点交吗", "驾照年审还搞吗", "个税怎么算"]
+    prior = fit_prior(in_scope + out_of_scope, [False] * len(in_scope) + [True] * len(out_of_scope), min_df=1)
+    assert prior.logit("驾照要换吗") > 0 > prior.logit("厂车多久消毒")
+    assert prior.logit("个税") > prior.logit("消毒")
+
+
+def test_json_round_trip_keeps_every_answer(tmp_path):
+    prior = fit_prior(["食堂要分餐吗", "驾照过期了", "食堂分餐", "驾照年审"], [False, True, False, True], min_df=1)
+    path = tmp_path / "prior.json"
+    path.write_text(json.dumps(prior.to_json(), ensure_ascii=False), encoding="utf-8")
+    again = load_prior(path)
+    for text in ("食堂", "驾照到期", "没见过的话", ""):
+        assert abs(again.logit(text) - prior.logit(text)) < 1e-3
+
+
+def test_shipped_prior_finds_case_work_less_likely_to_be_in_the_faq():
+    prior = load_prior()
+    faq_like = ["车间一天消毒几次", "员工就餐是否分开", "外地回来的员工要隔离几天"]
+    case_work = ["补贴报上去了啥时候到账", "营业执照丢了咋补办", "公示名单里没有我们公司，咋申诉"]
+    assert min(prior.logit(normalize(q)) for q in case_work) > max(prior.logit(normalize(q)) for q in faq_like)
+
+
+def test_the_verifier_counts_the_prior_only_against_an_answer():
+    weights = dict(zip(("p1", "p2", "logit1", "logit2", "logit_gap", "log_p1", "oos_prior"), load_models().verify_coef))
+    assert weights["oos_prior"] < 0
+
+
+def test_the_prior_never_learned_from_the_sets_that_measure_unseen_faqs():
+    spec = importlib.util.spec_from_file_location("train_ranker", ROOT / "bench" / "train_ranker.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    learned = {labelled.name for labelled, _ in train.PRIOR_FILES}
+    assert "eval_starter_holdout.yaml" not in learned
+    assert not {f"eval_{name}.yaml" for name in train.UNSEEN} & learned
+    assert {"eval_starter_dev.yaml", "eval_office.yaml", "eval_electronics.yaml"} <= learned
+    assert all(faq.exists() for _, faq in train.PRIOR_FILES)
+
+
+def test_an_empty_question_gets_the_base_rate():
+    prior = QuestionPrior({"口罩": 1.0}, {"口罩": -2.0}, -1.5)
+    assert prior.logit("") == -1.5 and prior.logit("口罩") == -3.5
