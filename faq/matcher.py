@@ -1,7 +1,7 @@
 """Match a question against the FAQ: candidates from an inverted index, reranked on several kinds of evidence.
 
 Each candidate entry gets a feature vector (word coverage, phrase overlap, character bigrams, fuzzy
-similarity, keywords, …). Two models fitted on labelled questions (bench/train_ranker.py, weights
+similarity, keywords, …, and how out of scope the question's wording looks: faq/prior.py). Two models fitted on labelled questions (bench/train_ranker.py, weights
 in faq/data/ranker.json) act on it: the ranker, a conditional logit, gives each candidate its
 probability of being the answer beside a "none of them" option (a softmax); the verifier, a
 logistic model over how the first candidate stands against the rest, gives the confidence 0..1
@@ -61,6 +61,7 @@ FEATURES = (
     "term_missing",  # weight of a named fee, tax, certificate, fund ... (物业费, 公积金) the entry never mentions
     "exclusive",  # covered weight, each word's weight shared among the candidates that have it
     "coverage_gap",  # coverage minus the best other candidate's
+    "question_prior",  # the question's log-odds of being out of scope from its wording alone (faq/prior.py)
 )
 DIRICHLET_MU = 8.0
 CONCEPT_SEPARATOR = "\x1f"
@@ -92,8 +93,7 @@ class Scored:
     features: tuple[float, ...]
 
 
-# oos_prior: the question's log-odds of being out of scope from its wording alone (faq/prior.py).
-VERIFIER_FEATURES = ("p1", "p2", "logit1", "logit2", "logit_gap", "log_p1", "oos_prior") + tuple(f"top.{f}" for f in FEATURES)
+VERIFIER_FEATURES = ("p1", "p2", "logit1", "logit2", "logit_gap", "log_p1") + tuple(f"top.{f}" for f in FEATURES)
 # Evidence that the question asks about something the entry never mentions (a fee, a login, another
 # certificate): however well the rest matches, the entry does not answer it, so a cadre should.
 BEYOND_ENTRY = tuple(FEATURES.index(name) for name in ("aspect_unmet", "term_missing"))
@@ -132,15 +132,13 @@ def shipped_prior() -> QuestionPrior:
     return load_prior()
 
 
-def verifier_features(matrix: np.ndarray, logits: np.ndarray, probs: np.ndarray, oos_prior: float) -> np.ndarray:
-    """What the verifier sees: how the best candidate stands against the rest, the question's own look, and the
-    candidate's evidence."""
+def verifier_features(matrix: np.ndarray, logits: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """What the verifier sees: how the best candidate stands against the rest, and its own evidence."""
     order = np.argsort(-probs, kind="stable")
     top = order[0]
     p2 = float(probs[order[1]]) if len(order) > 1 else 0.0
     logit2 = float(logits[order[1]]) if len(order) > 1 else -10.0
-    head = [float(probs[top]), p2, float(logits[top]), logit2, float(logits[top]) - logit2, math.log(float(probs[top]) + 1e-9),
-            oos_prior]
+    head = [float(probs[top]), p2, float(logits[top]), logit2, float(logits[top]) - logit2, math.log(float(probs[top]) + 1e-9)]
     return np.asarray(head + list(matrix[top]), dtype=np.float64)
 
 
@@ -370,18 +368,18 @@ class Matcher:
 
     def rank(self, text: str, limit: int = 5, analysis: Analysis | None = None) -> list[Scored]:
         """The best entries for a question, most probable first (the ranker's probabilities)."""
-        scored = self._score(analysis or self.analyze(text))
+        scored = self._score(analysis or self.analyze(text), self.prior.logit(normalize(text, self.settings.name)))
         if scored is None:
             return []
         candidates, matrix, _, probs = scored
         order = np.argsort(-probs, kind="stable")[:limit]
         return [Scored(self.entries[candidates[k]], round(float(probs[k]), 4), tuple(matrix[k])) for k in order]
 
-    def _score(self, analysis: Analysis):
+    def _score(self, analysis: Analysis, oos_prior: float):
         """Candidates, their features, logits and probabilities; None when nothing matches."""
         if not analysis.concepts:
             return None
-        query = _Query(analysis, self)
+        query = _Query(analysis, self, oos_prior)
         candidates = self._candidates(query.weights)
         if not candidates:
             return None
@@ -389,9 +387,9 @@ class Matcher:
         logits = matrix @ self.models.rank_coef + self.models.rank_bias
         return candidates, matrix, logits, softmax_with_none(logits)
 
-    def confidence(self, matrix: np.ndarray, logits: np.ndarray, probs: np.ndarray, text: str) -> float:
-        """The verifier's probability that the best candidate is the right answer to the question `text`."""
-        features = verifier_features(matrix, logits, probs, self.prior.logit(normalize(text, self.settings.name)))
+    def confidence(self, matrix: np.ndarray, logits: np.ndarray, probs: np.ndarray) -> float:
+        """The verifier's probability that the best candidate is the right answer."""
+        features = verifier_features(matrix, logits, probs)
         return 1.0 / (1.0 + math.exp(-(float(features @ self.models.verify_coef) + self.models.verify_bias)))
 
     def feature_matrix(self, candidates: list[int], query: "_Query") -> np.ndarray:
@@ -405,7 +403,7 @@ class Matcher:
             share = self.entry_share[i]
             exclusive = sum(w / holders[c] for c, w in query.weights.items() if c in share) / query.total
             gap = row[0] - (runner_up if row[0] >= best else best)
-            row.extend((exclusive, gap))
+            row.extend((exclusive, gap, query.oos_prior))
         return np.asarray(rows, dtype=np.float64)
 
     def _candidates(self, weights: dict[str, float]) -> list[int]:
@@ -522,7 +520,7 @@ class Matcher:
             return Decision("ignore", reply="")
         settings = self.settings
         analysis = self.analyze(text)
-        scored = self._score(analysis)
+        scored = self._score(analysis, self.prior.logit(normalize(text, settings.name)))
         content = sum(w for c, w in analysis.weights.items() if not c.startswith("intent:"))
         if scored is None or content < MIN_CONTENT_WEIGHT:
             # Too little that carries meaning ("公司年会还办不办": 公司 and a lone 年) to judge by.
@@ -532,7 +530,7 @@ class Matcher:
         ranked = [Candidate(self.entries[candidates_idx[k]].id, round(float(probs[k]), 4)) for k in order]
         shown = ranked[: max(settings.max_suggestions, 2)]
         top = ranked[0]
-        confidence = round(self.confidence(matrix, logits, probs, text), 4)
+        confidence = round(self.confidence(matrix, logits, probs), 4)
         listed = self.listed.get(CONCEPT_SEPARATOR.join(analysis.concepts), -1)
         if listed >= 0:
             # Asked the way the FAQ lists it: the admin has said which answer that wants.
@@ -562,10 +560,11 @@ class Matcher:
 class _Query:
     """What every candidate is compared with, computed once per question."""
 
-    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms")
+    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms", "oos_prior")
 
-    def __init__(self, analysis: Analysis, matcher: Matcher):
+    def __init__(self, analysis: Analysis, matcher: Matcher, oos_prior: float):
         self.analysis = analysis
+        self.oos_prior = oos_prior
         self.weights = {c: matcher.weight(c, analysis) for c in analysis.concepts}
         self.total = sum(self.weights.values()) or 1.0
         self.raw_total = sum(analysis.weights.values()) or 1.0

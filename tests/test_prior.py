@@ -3,7 +3,8 @@ import importlib.util
 import json
 from pathlib import Path
 
-from faq.matcher import load_models
+from faq.loader import load_faq
+from faq.matcher import FEATURES, VERIFIER_FEATURES, Matcher, load_models
 from faq.prior import QuestionPrior, fit_prior, grams, load_prior
 from faq.text import normalize
 
@@ -40,9 +41,19 @@ def test_shipped_prior_finds_case_work_less_likely_to_be_in_the_faq():
     assert min(prior.logit(normalize(q)) for q in case_work) > max(prior.logit(normalize(q)) for q in faq_like)
 
 
-def test_the_verifier_counts_the_prior_only_against_an_answer():
-    weights = dict(zip(("p1", "p2", "logit1", "logit2", "logit_gap", "log_p1", "oos_prior"), load_models().verify_coef))
-    assert weights["oos_prior"] < 0
+def test_the_models_count_the_prior_only_against_an_answer():
+    models = load_models()
+    assert dict(zip(FEATURES, models.rank_coef))["question_prior"] < 0
+    assert dict(zip(VERIFIER_FEATURES, models.verify_coef))["top.question_prior"] <= 0
+
+
+def test_a_question_that_looks_out_of_scope_needs_more_to_be_answered():
+    matcher = Matcher(load_faq(ROOT / "faq" / "data" / "faq.yaml"))
+    question = "员工就餐是否分开"
+    plain = matcher._score(matcher.analyze(question), 0.0)
+    doubted = matcher._score(matcher.analyze(question), 3.0)
+    assert doubted[3].max() < plain[3].max()  # the ranker's probability of its first choice
+    assert matcher.confidence(*doubted[1:]) < matcher.confidence(*plain[1:])
 
 
 def test_the_prior_never_learned_from_the_sets_that_measure_unseen_faqs():
