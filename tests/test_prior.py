@@ -47,6 +47,33 @@ def test_the_models_count_the_prior_only_against_an_answer():
     assert dict(zip(VERIFIER_FEATURES, models.verify_coef))["top.question_prior"] <= 0
 
 
+CASE_WORK_FAQ = """version: 1
+categories:
+  - {id: finance, name: 金融支持, team: 金融供给组}
+entries:
+  - id: subsidy.payout
+    category: finance
+    question: 防疫补贴什么时候到账？
+    alternates: [补贴多久能发下来, 申请的补贴几天到账, 补贴资金啥时候拨付, 补贴审核通过后多久打款]
+    answer: 补贴经区财政局审核通过后，10个工作日内拨付到企业对公账户。
+  - id: license.lost
+    category: finance
+    question: 营业执照丢了怎么补办？
+    alternates: [执照遗失补领, 营业执照弄丢了咋办, 执照补发流程]
+    answer: 营业执照遗失的，可在市场监管局网上登记平台申请补领，无需登报，3个工作日内办结。
+"""
+
+
+def test_what_looks_like_case_work_is_answered_where_the_faq_covers_it(tmp_path):
+    path = tmp_path / "faq.yaml"
+    path.write_text(CASE_WORK_FAQ, encoding="utf-8")
+    matcher = Matcher(load_faq(path))
+    assert matcher.prior.logit(normalize("防疫补贴报上去了啥时候能到账")) > matcher.prior.logit(normalize("车间一天消毒几次"))
+    for question, entry in (("防疫补贴报上去了啥时候能到账", "subsidy.payout"), ("执照丢了咋补", "license.lost")):
+        decision = matcher.decide(question)
+        assert (decision.kind, decision.faq_id) == ("answer", entry)
+
+
 def test_a_question_that_looks_out_of_scope_needs_more_to_be_answered():
     matcher = Matcher(load_faq(ROOT / "faq" / "data" / "faq.yaml"))
     question = "员工就餐是否分开"
