@@ -123,13 +123,44 @@ def is_thanks(cleaned: str) -> bool:
 
 
 _ALARM = re.compile("|".join(sorted(lexicon.ALARMS, key=len, reverse=True)))
-# A denial in the same clause (cleaning turned punctuation into spaces), a few characters before.
-_DENIED = re.compile("(" + "|".join(lexicon.DENIALS) + ")[^ ]{0,4}$")
+_FEVER = re.compile(r"(?<![\d.])(3[7-9]|4[0-2])(?:\.(\d))?(?:度|°|℃)?")
+_DENIAL = re.compile("|".join(sorted(lexicon.DENIALS + lexicon.NOT_DENIALS, key=len, reverse=True)))
+_DENIAL_END = re.compile("|".join(lexicon.DENIAL_ENDS) + "|(?<!没)有")
+_ZERO_AFTER = re.compile(r"^[^ \d]{0,4}?(?:为|是)?\s?(?:0|零)(?![\d.])")
 
 
 def raises_alarm(cleaned: str) -> bool:
-    """Whether a cleaned message reports a health alarm (阳性, 发烧 …) it does not deny (无发热, 没有人发烧)."""
-    return any(not _DENIED.search(cleaned[: m.start()]) for m in _ALARM.finditer(cleaned))
+    """Whether a cleaned message reports a health alarm (阳性, 发烧, 38.5度 …) that it does not deny.
+
+    Denied: "员工均无发热 咳嗽" (cleaning turns 、 into a space, so a denial reaches over the list
+    that follows it, up to a "but" or an affirmed 有), "不发烧", "发热0人". Not an alarm at all: the
+    prevention work ("做好发热监测").
+    """
+    for found in _ALARM.finditer(cleaned):
+        start, end = found.span()
+        before, after = cleaned[:start], cleaned[end:]
+        if before.endswith(lexicon.ALARM_WORK_BEFORE) or after.lstrip().startswith(lexicon.ALARM_WORK_AFTER):
+            continue
+        if not (before.endswith(("不", "非")) or _ZERO_AFTER.search(after) or _denied(before)):
+            return True
+    return any(_high_temperature(m) for m in _FEVER.finditer(cleaned))
+
+
+def _denied(before: str) -> bool:
+    """Whether the text before an alarm word ends within the scope of a denial."""
+    denial = None
+    for denial in _DENIAL.finditer(before):
+        pass
+    if denial is None or denial.group() in lexicon.NOT_DENIALS:
+        return False
+    return not _DENIAL_END.search(before[denial.end():])
+
+
+def _high_temperature(found: re.Match) -> bool:
+    """37.3 and over, written as a temperature: 38度, 37.5 (a bare 38 needs its 度)."""
+    whole, tenth = int(found.group(1)), int(found.group(2) or 0)
+    written_as_temperature = found.group(2) is not None or found.group().endswith(("度", "°", "℃"))
+    return written_as_temperature and whole * 10 + tenth >= 373
 
 
 _UNWEIGHED = object()
