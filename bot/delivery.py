@@ -407,8 +407,9 @@ class Background:
     def prune_if_due(self) -> dict[str, int] | None:
         """Prune as `db prune --days keep_days` would, if no process has in the last day; what was deleted."""
         storage, now = self.config.storage, self.clock()
-        if not self.store.claim_chore("prune", now, PRUNE_EVERY):
+        if not self.store.claim_chore("prune", now, PRUNE_CHECK_SECONDS, PRUNE_EVERY):
             return None
         done = self.store.prune(now - storage.keep_days * 86400, storage.prune_tickets)
+        self.store.chore_done("prune", now + PRUNE_EVERY)  # a prune that raised is claimed again after the lease
         log.info("pruned records older than %d days: %s", storage.keep_days, done)
         return done

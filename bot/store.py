@@ -530,13 +530,20 @@ class QueueStore:
                               (now + claim_seconds, key, now))
         return None if claimed else row["value"]
 
-    def claim_chore(self, name: str, now: float, every: float) -> bool:
-        """True for the one caller, of all processes, that is to do a chore now; it is then due again in `every` s."""
+    def claim_chore(self, name: str, now: float, lease: float, every: float) -> bool:
+        """True for the one caller, of all processes, that is to do a chore now.
+
+        The claim lapses after `lease` s, so a chore that fails is tried again then (chore_done sets
+        the next turn on success). A turn more than `every` s ahead was set by a clock gone wrong: due.
+        """
         return bool(self._write(
             "INSERT INTO chores (name, next_at) VALUES (?1, ?2) ON CONFLICT (name)"
-            " DO UPDATE SET next_at = excluded.next_at WHERE chores.next_at <= ?3",
-            (name, now + every, now),
+            " DO UPDATE SET next_at = excluded.next_at WHERE chores.next_at <= ?3 OR chores.next_at > ?3 + ?4",
+            (name, now + lease, now, every),
         ))
+
+    def chore_done(self, name: str, next_at: float) -> None:
+        self._write("UPDATE chores SET next_at = ? WHERE name = ?", (next_at, name))
 
     def save_api_token(self, key: str, value: str, refresh_at: float, expires_at: float) -> None:
         self._write(

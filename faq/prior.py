@@ -4,8 +4,8 @@ Out-of-scope questions in enterprise groups have a shape of their own: a fee or 
 that has not arrived (到账), a lost or expired document, a complaint (申诉, 投诉), a broken login.
 A logistic model over the character n-grams of the normalised question, fitted on the labelled
 questions of many FAQs (bench/train_ranker.py, weights in faq/data/prior.json), gives the log-odds
-that a question is out of scope. The verifier weighs it beside the match evidence: it shifts the
-confidence, it never decides alone.
+that a question is out of scope. The ranker weighs it, for every candidate, against the "none of
+them" option (faq/matcher.py, feature question_prior), beside the evidence of the match itself.
 """
 from __future__ import annotations
 
@@ -102,9 +102,11 @@ def _fit(rows, cols, vals, y, dims: int, iterations: int) -> tuple[np.ndarray, f
         while True:  # backtracking (Armijo)
             candidate = theta + step * direction
             new_loss, new_grad = loss_grad(candidate)
-            if new_loss <= loss + 1e-4 * step * float(grad @ direction) or step < 1e-10:
+            if new_loss <= loss + 1e-4 * step * float(grad @ direction):
                 break
             step /= 2
+            if step < 1e-10:  # no step lowers the loss: as close to the optimum as this precision allows
+                return theta[:-1], float(theta[-1])
         s, g_diff = candidate - theta, new_grad - grad
         if float(s @ g_diff) > 1e-12:
             history = (history + [(s, g_diff)])[-10:]

@@ -5,11 +5,12 @@ import sqlite3
 import threading
 import time
 
+import pytest
 from click.testing import CliRunner
 
 from bot.cli import register_all
 from bot.config import config_from_dict
-from bot.delivery import Background
+from bot.delivery import PRUNE_CHECK_SECONDS, Background
 from bot.store import Store
 from test_delivery import run_until_idle
 from test_queue import Bot, Clock, endpoint  # noqa: F401  (endpoint: the fixture)
@@ -157,6 +158,28 @@ def test_the_server_prunes_once_a_day_across_its_processes(tmp_path):
     assert one.prune_if_due() is None
 
 
+def test_a_failed_prune_is_tried_again_and_a_clock_gone_wrong_does_not_stop_it(tmp_path, monkeypatch):
+    clock = Clock(time.time())
+    config = config_from_dict({"storage": {"path": str(tmp_path / "bot.db"), "keep_days": 30}})
+    store = Store(config.storage.path).init()
+    old_and_new_messages(store, clock.now)
+    workers = Background(store, config, None, clock)
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "prune", lambda *a: (_ for _ in ()).throw(sqlite3.OperationalError("database is locked")))
+        with pytest.raises(sqlite3.OperationalError):
+            workers.prune_if_due()
+    assert workers.prune_if_due() is None  # the failed one's claim holds until its lease runs out ...
+    clock.now += PRUNE_CHECK_SECONDS
+    assert workers.prune_if_due() == {"messages": 1, "deliveries": 0}  # ... then it is tried again
+    # A process whose clock ran years ahead set the next turn then: a right clock takes it back.
+    ahead = Background(store, config, None, Clock(clock.now + 3 * 365 * DAY))
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "prune", lambda *a: {"messages": 0, "deliveries": 0})
+        assert ahead.prune_if_due() is not None
+    clock.now += DAY
+    assert workers.prune_if_due() == {"messages": 0, "deliveries": 0}
+
+
 def test_the_prune_thread_runs_only_when_asked_for(tmp_path):
     now = time.time()
     for keep, left in ((0, ["新", "旧"]), (30, ["新"])):
@@ -166,9 +189,11 @@ def test_the_prune_thread_runs_only_when_asked_for(tmp_path):
         workers = Background(store, config, _IdleQueue()).start()
         try:
             assert ("pruner" in [t.name for t in workers.threads]) == bool(keep)
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + (10 if keep else 0.5)  # keep=0: long enough for a pruner to have run
             while [m["text"] for m in store.messages()] != left and time.monotonic() < deadline:
                 time.sleep(0.05)
+            if not keep:
+                time.sleep(0.5)
         finally:
             workers.stop()
         assert [m["text"] for m in store.messages()] == left

@@ -83,15 +83,30 @@ def test_a_question_that_looks_out_of_scope_needs_more_to_be_answered():
     assert matcher.confidence(*doubted[1:]) < matcher.confidence(*plain[1:])
 
 
-def test_the_prior_never_learned_from_the_sets_that_measure_unseen_faqs():
+def train_ranker():
     spec = importlib.util.spec_from_file_location("train_ranker", ROOT / "bench" / "train_ranker.py")
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_prior_never_learned_from_the_sets_that_measure_unseen_faqs():
+    train = train_ranker()
     learned = {labelled.name for labelled, _ in train.PRIOR_FILES}
     assert "eval_starter_holdout.yaml" not in learned
     assert not {f"eval_{name}.yaml" for name in train.UNSEEN} & learned
     assert {"eval_starter_dev.yaml", "eval_office.yaml", "eval_electronics.yaml"} <= learned
-    assert all(faq.exists() for _, faq in train.PRIOR_FILES)
+    assert all(labelled.exists() and faq.exists() for labelled, faq in train.PRIOR_FILES)
+    assert all((ROOT / "tests" / "data" / f"eval_{name}.yaml").exists() for name in train.UNSEEN)
+
+
+def test_the_shipped_prior_is_what_the_labelled_questions_give():
+    train = train_ranker()
+    questions = train.prior_questions()
+    refit, shipped = train.fit_prior_without(questions, None), load_prior()
+    assert set(refit.idf) == set(shipped.idf)
+    for _, text, _ in questions[::50]:
+        assert abs(refit.logit(text) - shipped.logit(text)) < 0.01, text
 
 
 def test_an_empty_question_gets_the_base_rate():
