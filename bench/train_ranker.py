@@ -74,7 +74,7 @@ def prior_questions() -> list[tuple[Path, str, bool]]:
     for labelled, faq_path in PRIOR_FILES:
         for item in load_labelled(labelled):
             cleaned = clean(item.question, bot_name)
-            if item.expect == "ignore" or not strip_greetings(cleaned) or is_courtesy(cleaned):
+            if item.expect == "ignore" or not strip_greetings(cleaned) or is_courtesy(item.question, bot_name):
                 continue
             out.append((faq_path, normalize(item.question, bot_name), item.expect == "escalate"))
     return out
@@ -97,7 +97,7 @@ def examples(name: str, prior: QuestionPrior):
         if item.expect == "ignore":
             continue
         cleaned = clean(item.question, matcher.settings.name)
-        if not strip_greetings(cleaned) or is_courtesy(cleaned):
+        if not strip_greetings(cleaned) or is_courtesy(item.question, matcher.settings.name):
             continue
         analysis = matcher.analyze(item.question)
         if not analysis.concepts:

@@ -339,7 +339,8 @@ class Deliverer:
 
 
 PRUNE_EVERY = 86400.0  # storage.keep_days: the database is pruned once a day ...
-PRUNE_CHECK_SECONDS = 600.0  # ... by whichever process looks first once it is due
+PRUNE_CHECK_SECONDS = 600.0  # ... by whichever process looks first once it is due;
+PRUNE_LEASE = 3600.0  # a prune that fails is tried again after this (a million rows take seconds)
 
 
 class Background:
@@ -407,7 +408,7 @@ class Background:
     def prune_if_due(self) -> dict[str, int] | None:
         """Prune as `db prune --days keep_days` would, if no process has in the last day; what was deleted."""
         storage, now = self.config.storage, self.clock()
-        if not self.store.claim_chore("prune", now, PRUNE_CHECK_SECONDS, PRUNE_EVERY):
+        if not self.store.claim_chore("prune", now, PRUNE_LEASE, PRUNE_EVERY):
             return None
         done = self.store.prune(now - storage.keep_days * 86400, storage.prune_tickets)
         self.store.chore_done("prune", now + PRUNE_EVERY)  # a prune that raised is claimed again after the lease

@@ -534,12 +534,13 @@ class QueueStore:
         """True for the one caller, of all processes, that is to do a chore now.
 
         The claim lapses after `lease` s, so a chore that fails is tried again then (chore_done sets
-        the next turn on success). A turn more than `every` s ahead was set by a clock gone wrong: due.
+        the next turn on success). A turn further ahead than `every` and a lease can be was set by a
+        clock gone wrong: due now. (Clocks that differ by less only make the chore a little early.)
         """
         return bool(self._write(
             "INSERT INTO chores (name, next_at) VALUES (?1, ?2) ON CONFLICT (name)"
             " DO UPDATE SET next_at = excluded.next_at WHERE chores.next_at <= ?3 OR chores.next_at > ?3 + ?4",
-            (name, now + lease, now, every),
+            (name, now + lease, now, every + lease),
         ))
 
     def chore_done(self, name: str, next_at: float) -> None:

@@ -60,18 +60,27 @@ THANKS = ("谢谢", "感谢", "多谢", "辛苦", "收到", "好的", "好嘞", 
 NEEDS = ("不够", "缺", "没有了", "买不到", "急需", "急用", "帮忙", "帮帮", "需要", "能否", "不行", "出问题", "怎么办",
          # ... or that something went wrong ("收到，审核没通过").
          "没通过", "不通过", "驳回", "退回", "没反应", "没有反应", "没消息", "没回音", "失败", "报错")
-# ... or a health alarm ("已转发，有员工阳性"): never ignored, unless denied ("员工均无发热、咳嗽").
-ALARMS = ("阳性", "确诊", "疑似", "发烧", "发热", "高烧", "低烧", "咳嗽", "乏力", "腹泻", "嗓子疼", "咽痛", "密接",
-          "密切接触", "无症状感染", "感染", "送医", "住院", "体温异常", "体温偏高", "体温高", "核酸异常", "红码", "黄码",
-          "两道杠", "晕倒", "受伤")
-# Said of the prevention work, not of a case: "做好发热监测", "加强感染防控".
-ALARM_WORK_BEFORE = ("做好", "加强", "防范", "预防", "防止", "严防", "排查")
-ALARM_WORK_AFTER = ("监测", "防控", "排查", "筛查", "防护", "预防", "知识", "宣传")
-# A denial covers the alarm words after it ("未发现发热、咳嗽"), up to a "but" or an affirmed 有 ...
+# ... or a health alarm (faq/alarms.py): "已转发，有员工阳性" is a report, never a courtesy.
+ALARMS = ("阳性", "阳了", "抗原阳", "确诊", "疑似", "发烧", "发热", "高烧", "高热", "低烧", "咳嗽", "乏力", "腹泻",
+          "拉肚子", "呕吐", "嗓子疼", "咽痛", "密接", "密切接触", "时空伴随", "无症状感染", "感染", "中招", "送医",
+          "住院", "体温异常", "体温偏高", "体温高", "核酸异常", "红码", "黄码", "两道杠", "晕倒", "受伤",
+          # A fever clinic is a place ("发热门诊在二楼") unless someone went there.
+          "去了发热门诊", "去发热门诊", "送发热门诊", "到发热门诊", "在发热门诊")
+# Said of the prevention work or a rule passed on, not of a case: "做好发热监测", "如有发热立即上报".
+ALARM_WORK_BEFORE = ("做好", "加强", "防范", "预防", "防止", "严防", "排查", "对")
+ALARM_WORK_AFTER = ("监测", "防控", "排查", "筛查", "防护", "预防", "知识", "宣传", "门诊", "报告制度", "管控")
+ALARM_RULE_MARKERS = ("如有", "若有", "一旦", "如出现", "如发现", "凡有", "发现有", "及时上报", "立即上报", "及时报告",
+                      "立即报告", "第一时间上报", "第一时间报告", "要求", "规定", "制度")
+# A denial covers the alarm words just after it in its clause ("未发现发热、咳嗽", "没有人发烧") ...
 DENIALS = ("没有", "没", "无", "未", "排除", "不是")
-DENIAL_ENDS = ("但", "不过", "可是", "却", "只是", "然而")
+DENIAL_ENDS = ("但", "不过", "可是", "却", "只是", "然而", "的")  # 的: "没来上班的那个员工发烧了"
 # ... and these deny nothing.
-NOT_DENIALS = ("没问题", "没事", "没关系", "没想到", "没注意", "没办法", "无论", "无法")
+NOT_DENIALS = ("没问题", "没事", "没关系", "没想到", "没注意", "没办法", "无论", "无法", "是不是", "不知道", "没准")
+# A clause about the weather, or a temperature below a line, says nothing of anyone's health.
+NOT_A_FEVER = ("气温", "天气", "室温", "水温", "温度计", "以下", "以内", "低于", "不超过", "不到", "未超过", "正常")
+# A clause that names these is about a person's temperature, so a bare 37.5 is one.
+BODY_TEMPERATURE = ("体温", "测温", "温度", "发烧", "发热", "烧到", "量了")
+
 QUESTION_MARKERS = (
     "吗", "么", "呢", "?", "怎", "咋", "啥", "什么", "如何", "能否", "是否", "要不要", "能不能", "可不可以",
     "需不需要", "有没有", "多少", "几", "哪", "谁", "请问", "问一下", "问下", "咨询", "想了解", "多久", "多长", "何时",

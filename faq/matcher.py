@@ -516,7 +516,7 @@ class Matcher:
     def decide(self, text: str) -> Decision:
         """Answer, suggest, escalate or ignore one question."""
         cleaned = clean(text, self.settings.name)
-        if not strip_greetings(cleaned) or is_courtesy(cleaned):
+        if not strip_greetings(cleaned) or is_courtesy(text, self.settings.name):
             return Decision("ignore", reply="")
         settings = self.settings
         analysis = self.analyze(text)

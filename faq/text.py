@@ -14,6 +14,7 @@ import opencc
 from pypinyin import Style, lazy_pinyin
 
 from faq import lexicon
+from faq.alarms import raises_alarm
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 USER_DICT = DATA_DIR / "userdict.txt"
@@ -95,11 +96,12 @@ def normalize(text: str, bot_name: str = "") -> str:
     return join_separable_verbs(stripped or cleaned)
 
 
-def is_courtesy(cleaned: str) -> bool:
-    """True when a cleaned message holds nothing but thanks, acknowledgements or stickers."""
+def is_courtesy(message: str, bot_name: str = "") -> bool:
+    """True when a message holds nothing but thanks, acknowledgements or stickers."""
+    cleaned = clean(message, bot_name)
     compact = cleaned.replace(" ", "")
     rest = _COURTESY.sub("", compact).strip(lexicon.FILLER_CHARS)
-    return not rest or is_thanks(cleaned)
+    return not rest or (is_thanks(cleaned) and not raises_alarm(to_simplified(message)))
 
 
 # "多久都行", "什么时候都可以", "哪天都没关系": a question word that asks nothing.
@@ -118,49 +120,7 @@ def is_thanks(cleaned: str) -> bool:
         compact.startswith(lexicon.THANKS)
         and not _asks(compact)
         and not any(need in compact for need in lexicon.NEEDS)
-        and not raises_alarm(cleaned)
     )
-
-
-_ALARM = re.compile("|".join(sorted(lexicon.ALARMS, key=len, reverse=True)))
-_FEVER = re.compile(r"(?<![\d.])(3[7-9]|4[0-2])(?:\.(\d))?(?:度|°|℃)?")
-_DENIAL = re.compile("|".join(sorted(lexicon.DENIALS + lexicon.NOT_DENIALS, key=len, reverse=True)))
-_DENIAL_END = re.compile("|".join(lexicon.DENIAL_ENDS) + "|(?<!没)有")
-_ZERO_AFTER = re.compile(r"^[^ \d]{0,4}?(?:为|是)?\s?(?:0|零)(?![\d.])")
-
-
-def raises_alarm(cleaned: str) -> bool:
-    """Whether a cleaned message reports a health alarm (阳性, 发烧, 38.5度 …) that it does not deny.
-
-    Denied: "员工均无发热 咳嗽" (cleaning turns 、 into a space, so a denial reaches over the list
-    that follows it, up to a "but" or an affirmed 有), "不发烧", "发热0人". Not an alarm at all: the
-    prevention work ("做好发热监测").
-    """
-    for found in _ALARM.finditer(cleaned):
-        start, end = found.span()
-        before, after = cleaned[:start], cleaned[end:]
-        if before.endswith(lexicon.ALARM_WORK_BEFORE) or after.lstrip().startswith(lexicon.ALARM_WORK_AFTER):
-            continue
-        if not (before.endswith(("不", "非")) or _ZERO_AFTER.search(after) or _denied(before)):
-            return True
-    return any(_high_temperature(m) for m in _FEVER.finditer(cleaned))
-
-
-def _denied(before: str) -> bool:
-    """Whether the text before an alarm word ends within the scope of a denial."""
-    denial = None
-    for denial in _DENIAL.finditer(before):
-        pass
-    if denial is None or denial.group() in lexicon.NOT_DENIALS:
-        return False
-    return not _DENIAL_END.search(before[denial.end():])
-
-
-def _high_temperature(found: re.Match) -> bool:
-    """37.3 and over, written as a temperature: 38度, 37.5 (a bare 38 needs its 度)."""
-    whole, tenth = int(found.group(1)), int(found.group(2) or 0)
-    written_as_temperature = found.group(2) is not None or found.group().endswith(("度", "°", "℃"))
-    return written_as_temperature and whole * 10 + tenth >= 373
 
 
 _UNWEIGHED = object()
