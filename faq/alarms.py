@@ -19,6 +19,7 @@ DENIAL_REACH = 6  # characters between a denial and its alarm word: "没有员�
 # 38度, 37.5, 38.2℃, 37度5, 三十八度.
 _DIGITS = re.compile(r"(?<![\d.])(3[5-9]|4[0-2])(?:\.(\d)|度(\d)(?!\d))?\s*(度|°c|°|℃)?")
 _CHINESE = re.compile("三十([五六七八九])度([一二三四五六七八九])?|四十(?:一|二)?度")
+_DUTY = re.compile("(?<!已)(?:" + "|".join(lexicon.ALARM_DUTIES) + ")")
 _BODY_BEFORE = re.compile("(?:" + "|".join(lexicon.BODY_TEMPERATURE) + ")(?:是|为|:|：|有)?$")
 _CHINESE_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")}
 
@@ -29,12 +30,14 @@ def raises_alarm(message: str) -> bool:
 
 
 def _clause_alarm(clause: str) -> bool:
-    if any(marker in clause for marker in lexicon.ALARM_RULE_MARKERS):
-        return False  # a rule passed on: "如有发热立即上报"
+    if _DUTY.search(clause):
+        return False  # a rule passed on: "有发热症状的及时上报"
     for found in _ALARM.finditer(clause):
         before, after = clause[: found.start()], clause[found.end() :]
         if before.endswith(lexicon.ALARM_WORK_BEFORE) or after.startswith(lexicon.ALARM_WORK_AFTER):
             continue
+        if any(condition in before for condition in lexicon.ALARM_CONDITIONS):
+            continue  # "如有发热"
         if before.endswith(("不", "非", "零", "0")) or _ZERO_AFTER.search(after):
             continue  # 不发烧, 零发热, 发热0人, 体温异常人数为0
         if not _denied(before):

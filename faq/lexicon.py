@@ -69,8 +69,10 @@ ALARMS = ("阳性", "阳了", "抗原阳", "确诊", "疑似", "发烧", "发热
 # Said of the prevention work or a rule passed on, not of a case: "做好发热监测", "如有发热立即上报".
 ALARM_WORK_BEFORE = ("做好", "加强", "防范", "预防", "防止", "严防", "排查", "对")
 ALARM_WORK_AFTER = ("监测", "防控", "排查", "筛查", "防护", "预防", "知识", "宣传", "门诊", "报告制度", "管控")
-ALARM_RULE_MARKERS = ("如有", "若有", "一旦", "如出现", "如发现", "凡有", "发现有", "及时上报", "立即上报", "及时报告",
-                      "立即报告", "第一时间上报", "第一时间报告", "要求", "规定", "制度")
+# A rule passed on: a condition before the alarm word ("如有发热"), or a report still to make ("有发热症状的
+# 及时上报"; not "员工发烧已立即上报", which is one made).
+ALARM_CONDITIONS = ("如有", "若有", "一旦", "如出现", "如发现", "凡有", "凡是")
+ALARM_DUTIES = ("及时上报", "立即上报", "及时报告", "立即报告", "第一时间上报", "第一时间报告")
 # A denial covers the alarm words just after it in its clause ("未发现发热、咳嗽", "没有人发烧") ...
 DENIALS = ("没有", "没", "无", "未", "排除", "不是")
 DENIAL_ENDS = ("但", "不过", "可是", "却", "只是", "然而", "的")  # 的: "没来上班的那个员工发烧了"

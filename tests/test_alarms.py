@@ -33,6 +33,11 @@ def test_an_acknowledgement_that_reports_a_case_is_not_silenced(message):
     assert not is_courtesy(message)
 
 
+def test_a_rule_passed_on_is_no_alarm_but_a_report_made_is():
+    assert not raises_alarm("如有发热立即上报") and not raises_alarm("有发热症状的及时上报")
+    assert raises_alarm("员工发烧已立即上报") and raises_alarm("发现有员工发烧") and raises_alarm("已按要求隔离发烧员工")
+
+
 def test_a_denial_ends_with_its_clause_but_covers_a_list():
     assert not raises_alarm("员工均无发热、咳嗽、乏力")
     assert raises_alarm("员工均无发热，咳嗽的有两个")
