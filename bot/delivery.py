@@ -401,7 +401,7 @@ class Background:
         while not self.stop_event.is_set():
             try:
                 self.prune_if_due()
-            except Exception:  # a busy database is tried again at the next look
+            except Exception:  # e.g. a busy database: tried again once the claim lapses (PRUNE_LEASE)
                 log.exception("scheduled prune failed")
             self.stop_event.wait(PRUNE_CHECK_SECONDS)
 
