@@ -56,7 +56,7 @@ SETS = {
 PRIOR_SETS = FITTED + ("office", "food", "medical", "schools", "tourism", "auto", "garment", "chempark", "port",
                        "merchant", "foreign", "electronics", "express", "eldercare", "smefinance", "hotel",
                        "beauty", "venue", "transit", "heavyind", "printing", "county", "property", "pharma")
-UNSEEN = ("zone", "autorepair", "furniture")
+UNSEEN = ("zone", "autorepair", "furniture", "smepark", "coldfood", "buildmat")
 PRIOR_FILES = (
     [(DATA / f"eval_starter_{part}.yaml", STARTER_FAQ) for part in ("dev", "blind", "fresh_a", "fresh_b")]
     + [(DATA / f"eval_{name}.yaml", DATA / f"{name}_faq.yaml") for name in PRIOR_SETS]
