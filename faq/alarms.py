@@ -1,7 +1,8 @@
 """Health alarms in a message that otherwise reads as a courtesy: "收到，有员工体温37.8" is a report.
 
 Read on the message as sent (simplified), clause by clause: punctuation and spaces end a clause,
-an enumeration comma (、) does not, so "员工均无发热、咳嗽" denies both and "没发热，下午发热了" does not.
+an enumeration comma (、) does not, so "员工均无发热、咳嗽" denies both and "没发热，下午发热了"
+does not.
 """
 from __future__ import annotations
 

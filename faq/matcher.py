@@ -1,8 +1,8 @@
 """Match a question against the FAQ: candidates from an inverted index, reranked on several kinds of evidence.
 
 Each candidate entry gets a feature vector (word coverage, phrase overlap, character bigrams, fuzzy
-similarity, keywords, …, and how out of scope the question's wording looks: faq/prior.py). Two models fitted on labelled questions (bench/train_ranker.py, weights
-in faq/data/ranker.json) act on it: the ranker, a conditional logit, gives each candidate its
+similarity, keywords, …, and how out of scope the question's wording looks: faq/prior.py). Two
+models fitted on labelled questions (bench/train_ranker.py, weights in faq/data/ranker.json) act on it: the ranker, a conditional logit, gives each candidate its
 probability of being the answer beside a "none of them" option (a softmax); the verifier, a
 logistic model over how the first candidate stands against the rest, gives the confidence 0..1
 that the first candidate is right. The bands in config act on that confidence.
