@@ -1,4 +1,4 @@
-"""Fit the matcher's two models on labelled questions; write faq/data/ranker.json.
+"""Fit the matcher's models on labelled questions; write faq/data/ranker.json, prior.json and embedding.npz.
 
     .venv/bin/python bench/train_ranker.py            # cross-FAQ check, then fit on all and write
     .venv/bin/python bench/train_ranker.py --dry-run  # only the check
@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.config import BotConfig  # noqa: E402
+from faq.analysis import Analyzer  # noqa: E402
 from faq.evaluation import load_labelled  # noqa: E402
 from faq.loader import load_faq  # noqa: E402
 from faq.matcher import (  # noqa: E402
@@ -37,8 +38,9 @@ from faq.matcher import (  # noqa: E402
     softmax_with_none,
     verifier_features,
 )
+from faq.embedding import EMBEDDING_FILE, Embedding, fit_embedding  # noqa: E402
 from faq.prior import PRIOR_FILE, QuestionPrior, fit_prior  # noqa: E402
-from faq.text import clean, is_courtesy, normalize, strip_greetings  # noqa: E402
+from faq.text import clean, is_courtesy, normalize, segmenter, strip_greetings  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 STARTER_FAQ = ROOT / "faq" / "data" / "faq.yaml"
@@ -65,6 +67,7 @@ L2 = 1.0
 OUT_OF_SCOPE_WEIGHT = 3.0  # a wrong answer costs more than a missed one
 VERIFIER_OOS_WEIGHT = 1.0
 THRESHOLDS = (0.5, 0.6, 0.65, 0.7, 0.75, 0.8)  # the default answer_threshold is 0.75
+EMBEDDING_FOLDS = 4  # the fitted FAQs' closeness comes from n-gram vectors fitted without a quarter of them
 
 
 def prior_questions() -> list[tuple[Path, str, bool]]:
@@ -86,11 +89,40 @@ def fit_prior_without(questions, faq_path: Path | None) -> QuestionPrior:
     return fit_prior([t for t, _ in kept], [o for _, o in kept])
 
 
-def examples(name: str, prior: QuestionPrior):
+def embedding_faqs() -> dict[Path, tuple[list[str], list[str], list[int]]]:
+    """Per FAQ the n-gram vectors learn from: (its entries' texts, answerable questions, their entries)."""
+    bot_name = BotConfig().name
+    out: dict[Path, tuple[list[tuple[str, ...]], list[tuple[str, ...]], list[int]]] = {}
+    positions: dict[Path, dict[str, int]] = {}
+    cuts = {}
+    for labelled, faq_path in PRIOR_FILES:
+        if faq_path not in out:
+            faq = load_faq(faq_path)
+            # Cut as the matcher cuts them: with the FAQ's synonyms and keywords as words.
+            cut = cuts[faq_path] = Analyzer(segmenter(), faq.synonyms, [k for e in faq.entries for k in e.keywords]).segmenter.cut
+            # What Matcher embeds for an entry (Matcher.entry_words): its phrasings' and keywords' words.
+            out[faq_path] = ([tuple(w for text in (*e.normalized, *(normalize(k) for k in e.keywords)) for w in cut(text))
+                              for e in faq.entries], [], [])
+            positions[faq_path] = {e.id: i for i, e in enumerate(faq.entries)}
+        _, questions, targets = out[faq_path]
+        for item in load_labelled(labelled):
+            if item.expect in positions[faq_path] and not is_courtesy(item.question, bot_name):
+                questions.append(cuts[faq_path](normalize(item.question, bot_name)))
+                targets.append(positions[faq_path][item.expect])
+    return out
+
+
+def fit_embedding_without(faqs, left_out: set[Path]) -> Embedding:
+    """The n-gram vectors fitted on every FAQ's questions but those about the FAQs in `left_out`."""
+    return fit_embedding([data for path, data in faqs.items() if path not in left_out])
+
+
+def examples(name: str, prior: QuestionPrior, embedding: Embedding):
     """Per question: (label, feature matrix over every entry, entry ids); `prior` judges the question's wording."""
     faq_path, labelled = SETS[name]
     untrained = Models(np.zeros(len(FEATURES)), 0.0, np.zeros(len(VERIFIER_FEATURES)), 0.0)
-    matcher = Matcher(load_faq(faq_path), models=untrained, prior=prior)  # features do not depend on the models
+    # Features do not depend on the models.
+    matcher = Matcher(load_faq(faq_path), models=untrained, prior=prior, embedding=embedding)
     ids = [e.id for e in matcher.entries]
     out = []
     for item in load_labelled(labelled):
@@ -235,9 +267,14 @@ def main():
     parser.add_argument("--no-check", action="store_true")
     args = parser.parse_args()
     questions = prior_questions()
-    # Each FAQ's questions are judged by a prior that never saw them, as a new FAQ's would be.
-    data = {name: examples(name, fit_prior_without(questions, SETS[name][0])) for name in SETS}
+    faqs = embedding_faqs()
     names = list(SETS)
+    # Each FAQ's questions are judged by a prior and n-gram vectors that never saw them, as a new FAQ's would be.
+    embeddings = {}
+    for fold in (names[k::EMBEDDING_FOLDS] for k in range(EMBEDDING_FOLDS)):
+        embedding = fit_embedding_without(faqs, {SETS[name][0] for name in fold})
+        embeddings.update(dict.fromkeys(fold, embedding))
+    data = {name: examples(name, fit_prior_without(questions, SETS[name][0]), embeddings[name]) for name in SETS}
     names_check = [] if args.no_check else names
     if names_check:
         print("each FAQ measured by models that never saw it (answer when confidence >= t):")
@@ -272,7 +309,10 @@ def main():
         RANKER_FILE.write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")
         prior = fit_prior_without(questions, None)
         PRIOR_FILE.write_text(json.dumps(prior.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
-        print(f"wrote {RANKER_FILE} and {PRIOR_FILE} ({len(questions)} questions, {len(prior.idf)} n-grams)")
+        embedding = fit_embedding_without(faqs, set())
+        embedding.save(EMBEDDING_FILE)
+        print(f"wrote {RANKER_FILE}, {PRIOR_FILE} ({len(questions)} questions, {len(prior.idf)} n-grams) and "
+              f"{EMBEDDING_FILE} ({len(embedding.ngrams)} n-grams)")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ class Analysis(NamedTuple):
     surfaces: dict[str, str]  # the word the text used for each concept
     content: str = ""  # the words that carry meaning (not question words), joined in order
     repaired: tuple[str, ...] = ()  # words put in place of homophone typos
+    words: tuple[str, ...] = ()  # every word as segmented, stop words too (faq/embedding.py reads them)
 
 
 class Analyzer:
@@ -90,7 +91,7 @@ class Analyzer:
                 concepts[at] = "intent:frequency"
                 weights["intent:frequency"], surfaces["intent:frequency"] = weight, surface
         repaired = tuple(w for w in self.segmenter.cut(text) if w not in normalized) if text != normalized else ()
-        return Analysis(text, tuple(concepts), weights, surfaces, "".join(content), repaired)
+        return Analysis(text, tuple(concepts), weights, surfaces, "".join(content), repaired, words)
 
     def _concept(self, word: str) -> tuple[str | None, float]:
         cached = self._word_cache.get(word)

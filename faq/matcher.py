@@ -25,6 +25,7 @@ from bot.config import BotConfig
 from bot.model import Candidate, Decision
 from faq import lexicon
 from faq.analysis import Analysis, Analyzer
+from faq.embedding import Embedding, load_embedding
 from faq.loader import Entry, Faq, bulk_build
 from faq.prior import QuestionPrior, load_prior
 from faq.replies import render_reply
@@ -62,6 +63,7 @@ FEATURES = (
     "exclusive",  # covered weight, each word's weight shared among the candidates that have it
     "coverage_gap",  # coverage minus the best other candidate's
     "question_prior",  # the question's log-odds of being out of scope from its wording alone (faq/prior.py)
+    "learned_similarity",  # closeness of question and entry in n-gram vectors fitted on labelled questions (faq/embedding.py)
 )
 DIRICHLET_MU = 8.0
 CONCEPT_SEPARATOR = "\x1f"
@@ -132,6 +134,12 @@ def shipped_prior() -> QuestionPrior:
     return load_prior()
 
 
+@lru_cache(maxsize=1)
+def shipped_embedding() -> Embedding:
+    """faq/data/embedding.npz, read once per process."""
+    return load_embedding()
+
+
 def verifier_features(matrix: np.ndarray, logits: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """What the verifier sees: how the best candidate stands against the rest, and its own evidence."""
     order = np.argsort(-probs, kind="stable")
@@ -160,7 +168,7 @@ class Matcher:
     """An FAQ index; decide() turns a question into a Decision."""
 
     def __init__(self, faq: Faq, settings: BotConfig | None = None, models: Models | None = None,
-                 prior: QuestionPrior | None = None):
+                 prior: QuestionPrior | None = None, embedding: Embedding | None = None):
         self.faq = faq
         self.settings = settings or BotConfig()
         keywords = [k for e in faq.entries for k in e.keywords]
@@ -168,6 +176,7 @@ class Matcher:
         self.entries = faq.entries
         self.models = models or load_models()
         self.prior = prior or shipped_prior()
+        self.embedding = embedding or shipped_embedding()
         with bulk_build():
             self._build()
 
@@ -191,6 +200,7 @@ class Matcher:
         gram_df: Counter[str] = Counter()  # Counter.update counts an entry's n-grams in C
         char_df: Counter[str] = Counter()
         self.entry_chars: list[frozenset[str]] = []
+        self.entry_words: list[list[str]] = []  # every phrasing's and keyword's words, for the entry's vector
         for index, entry in enumerate(self.entries):
             own: list[int] = []
             counts: dict[str, int] = {}
@@ -207,13 +217,17 @@ class Matcher:
                     counts[concept] = counts.get(concept, 0) + 1
             share = {c: n / len(own) for c, n in counts.items()}
             keywords = set()
+            words = [w for p in own for w in self.phrasings[p].analysis.words]
             for keyword in entry.keywords:
-                concepts = analyze(normalize(keyword), repair=False).concepts
+                keyword_analysis = analyze(normalize(keyword), repair=False)
+                concepts = keyword_analysis.concepts
+                words += keyword_analysis.words
                 keywords.update(concepts)
                 for concept in concepts:
                     share[concept] = 1.0
                     counts[concept] = counts.get(concept, 0) + 2  # an admin's keyword counts double
             self.entry_phrasings.append(own)
+            self.entry_words.append(words)
             for p in own:
                 concepts = self.phrasings[p].analysis.concepts
                 if len(concepts) - len(INTENT_CONCEPTS.intersection(concepts)) >= 2:
@@ -250,6 +264,7 @@ class Matcher:
         self._gram_totals: list[float | None] = [None] * len(self.phrasings)  # filled as phrasings are compared
         self._unknown_gram_idf = math.log((size + 1) / 0.5)
         self.char_idf = {c: math.log((size + 1) / (n + 0.5)) for c, n in char_df.items()}
+        self.entry_vectors = self.embedding.embed_many(self.entry_words)
         self.analyzer.learn_vocabulary({w for p in self.phrasings for w in p.analysis.surfaces.values()})
         # Synonyms of concepts the FAQ uses: a repair to any other word would be refused (_repair_fits),
         # and the shipped list has thousands of words whose pinyin is not worth computing for nothing.
@@ -399,11 +414,12 @@ class Matcher:
         holders = {c: sum(c in self.entry_share[i] for i in candidates) for c in query.weights}
         coverage = [row[0] for row in rows]
         best, runner_up = (sorted(coverage, reverse=True) + [0.0, 0.0])[:2]
-        for i, row in zip(candidates, rows):
+        similarity = self.entry_vectors[candidates] @ query.vector
+        for i, row, close in zip(candidates, rows, similarity.tolist()):
             share = self.entry_share[i]
             exclusive = sum(w / holders[c] for c, w in query.weights.items() if c in share) / query.total
             gap = row[0] - (runner_up if row[0] >= best else best)
-            row.extend((exclusive, gap, query.oos_prior))
+            row.extend((exclusive, gap, query.oos_prior, close))
         return np.asarray(rows, dtype=np.float64)
 
     def _candidates(self, weights: dict[str, float]) -> list[int]:
@@ -560,11 +576,12 @@ class Matcher:
 class _Query:
     """What every candidate is compared with, computed once per question."""
 
-    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms", "oos_prior")
+    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms", "oos_prior", "vector")
 
     def __init__(self, analysis: Analysis, matcher: Matcher, oos_prior: float):
         self.analysis = analysis
         self.oos_prior = oos_prior
+        self.vector = matcher.embedding.embed(analysis.words)
         self.weights = {c: matcher.weight(c, analysis) for c in analysis.concepts}
         self.total = sum(self.weights.values()) or 1.0
         self.raw_total = sum(analysis.weights.values()) or 1.0

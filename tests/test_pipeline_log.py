@@ -135,8 +135,10 @@ def test_a_retry_meets_its_first_attempts_answer_still_waiting_in_the_batch(tmp_
     assert first.kind == "answer" and logged(store) == []
     text = mini_faq.read_text(encoding="utf-8")
     start = text.index("  - id: disinfection.frequency")
-    mini_faq.write_text(text[:start] + text[text.index("  - id: canteen", start):], encoding="utf-8")
-    assert live.reload()  # the same question would now escalate
+    canteen = text[text.index("  - id: canteen", start) : text.index("  - id: supplies.shortage")]
+    mini_faq.write_text(text[:start] + canteen, encoding="utf-8")  # nothing on disinfection is left
+    assert live.reload()
+    assert live.matcher().decide("厂区一天消毒几次").kind == "escalate"
     assert pipeline.handle(message("w1")) is first
     assert store.tickets() == [] and store.escalations() == []
     pipeline.flush()

@@ -1,0 +1,209 @@
+"""A learned closeness of a question to an entry, beyond the words they share.
+
+Each character n-gram (1 to 3 characters within a word, as jieba cuts the text) has a vector; a text's
+vector is the tf-idf weighted sum of its n-grams' vectors, scaled to unit length. Within words, so that
+a word's part of the sum is computed once per FAQ load, not once per entry that uses it. The vectors start as a random
+projection, under which closeness is roughly shared n-grams, and are then fitted on the labelled
+questions of many FAQs (bench/train_ranker.py, weights in faq/data/embedding.npz) so that a question
+lies closer to its entry's phrasings than to the other entries of its FAQ. That teaches the ways
+enterprise contacts ask that no FAQ wrote down: 上下铺 near 宿舍, 睡满 near 住几个人. The ranker weighs
+the closeness as one more kind of evidence (faq/matcher.py, feature learned_similarity).
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from faq.prior import GRAM_SIZES
+
+EMBEDDING_FILE = Path(__file__).resolve().parent / "data" / "embedding.npz"
+DIMENSIONS = 128
+STEPS = 80
+DECAY = 1e-3  # pull towards the starting projection, per labelled question: keeps rare n-grams near it
+SCALE = 10.0  # closeness (-1..1) times this is the logit the fitting's softmax compares
+LEARNING_RATE = 0.01
+WORD_CACHE_SIZE = 100_000
+CHUNK = 512  # texts summed at once by embed_many: a chunk's word counts form a dense matrix
+
+
+class Embedding:
+    """Fitted n-gram vectors: embed() gives the unit vector of a segmented text."""
+
+    def __init__(self, ngrams: list[str], idf: np.ndarray, vectors: np.ndarray):
+        self.ngrams = ngrams
+        self.column = {g: i for i, g in enumerate(ngrams)}
+        self.idf = np.asarray(idf, dtype=np.float32)
+        self.vectors = np.asarray(vectors, dtype=np.float32)
+        self._words: dict[str, np.ndarray] = {}
+
+    def embed(self, words: Sequence[str]) -> np.ndarray:
+        """A text's unit vector from its words (zeros when none has a known n-gram)."""
+        cache = self._cached(words)
+        total = np.zeros(self.vectors.shape[1], dtype=np.float32)
+        for word in words:
+            total += cache[word]
+        norm = math.sqrt(float(total @ total))
+        return total / norm if norm > 0 else total
+
+    def embed_many(self, texts: Sequence[Sequence[str]]) -> np.ndarray:
+        """Unit vectors of many segmented texts (an FAQ's entries): each distinct word is summed once."""
+        index: dict[str, int] = {}
+        rows = np.asarray([index.setdefault(word, len(index)) for text in texts for word in text], dtype=np.int64)
+        words = self.word_vectors(list(index))
+        bounds = np.concatenate(([0], np.cumsum([len(text) for text in texts]))).astype(np.int64)
+        owner = np.repeat(np.arange(len(texts)), np.diff(bounds))
+        out = np.zeros((len(texts), self.vectors.shape[1]), dtype=np.float32)
+        for first in range(0, len(texts), CHUNK):
+            last = min(first + CHUNK, len(texts))
+            chunk = slice(bounds[first], bounds[last])
+            used, position = np.unique(rows[chunk], return_inverse=True)
+            # How often each text of the chunk uses each of the chunk's words, times their vectors (one matrix product).
+            counts = np.bincount((owner[chunk] - first) * len(used) + position, minlength=(last - first) * len(used))
+            out[first:last] = counts.reshape(last - first, len(used)).astype(np.float32) @ words[used]
+        return _unit(out)
+
+    def word_vectors(self, words: Sequence[str]) -> np.ndarray:
+        """Each word's vector: its n-grams' vectors times their IDF, summed."""
+        cache = self._cached(words)
+        return np.stack([cache[w] for w in words]) if words else np.zeros((0, self.vectors.shape[1]), np.float32)
+
+    def _cached(self, words: Sequence[str]) -> dict[str, np.ndarray]:
+        """The vectors of `words`, from the shared cache or computed and added to it."""
+        cache = self._words
+        found: dict[str, np.ndarray] = {}
+        missing = []
+        for word in dict.fromkeys(words):
+            vector = cache.get(word)
+            if vector is None:
+                missing.append(word)
+            else:
+                found[word] = vector
+        if missing:
+            columns, values, starts = _sparse([[w] for w in missing], self.column, self.idf, scale=False)
+            computed = dict(zip(missing, _sum_rows(self.vectors, columns, values, starts, len(missing))))
+            if len(cache) > WORD_CACHE_SIZE:  # questions keep bringing new words: stay bounded
+                cache.clear()
+            cache.update(computed)
+            found.update(computed)
+        return found
+
+    def save(self, path: Path = EMBEDDING_FILE) -> None:
+        np.savez_compressed(path, ngrams=np.asarray(self.ngrams), idf=self.idf.astype(np.float32),
+                            vectors=self.vectors.astype(np.float16))
+
+
+def load_embedding(path: Path = EMBEDDING_FILE) -> Embedding:
+    with np.load(path) as data:
+        return Embedding(data["ngrams"].tolist(), data["idf"], data["vectors"])
+
+
+def word_grams(words: Sequence[str]) -> Counter[str]:
+    """Character n-grams (1 to 3) within each word: a text's vector is then a sum over its words."""
+    counts: Counter[str] = Counter()
+    for word in words:
+        for size in GRAM_SIZES:
+            counts.update(word[i : i + size] for i in range(len(word) - size + 1))
+    return counts
+
+
+def _sparse(texts: Sequence[Sequence[str]], column: dict[str, int], idf: np.ndarray, scale: bool = True):
+    """Each text's known n-grams as (columns, tf x idf values), texts one after another; `scale`: unit length."""
+    columns: list[int] = []
+    values: list[float] = []
+    starts = []
+    for words in texts:
+        starts.append(len(columns))
+        found = [(column[g], n * float(idf[column[g]])) for g, n in word_grams(words).items() if g in column]
+        norm = math.sqrt(sum(v * v for _, v in found)) if scale else 1.0
+        columns.extend(c for c, _ in found)
+        values.extend(v / (norm or 1.0) for _, v in found)
+    return (np.asarray(columns, dtype=np.int64), np.asarray(values, dtype=np.float32),
+            np.asarray(starts, dtype=np.int64))
+
+
+def _sum_rows(vectors: np.ndarray, columns, values, starts, count: int) -> np.ndarray:
+    """Per text, the sum of its n-grams' vectors times their values."""
+    out = np.zeros((count, vectors.shape[1]), dtype=np.float32)
+    if len(columns) == 0:
+        return out
+    filled = np.flatnonzero(np.diff(np.append(starts, len(columns))) > 0)  # texts with at least one n-gram
+    out[filled] = np.add.reduceat(vectors[columns] * values[:, None], starts[filled], axis=0)
+    return out
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms > 0, norms, 1.0)
+
+
+class _Texts:
+    """A fixed batch of texts for fitting: the forward sum, and the gradient back to the n-gram vectors."""
+
+    def __init__(self, texts: Sequence[Sequence[str]], column: dict[str, int], idf: np.ndarray):
+        self.columns, self.values, self.starts = _sparse(texts, column, idf)
+        self.count = len(texts)
+        self.rows = np.repeat(np.arange(self.count), np.diff(np.append(self.starts, len(self.columns))))
+        self.order = np.argsort(self.columns, kind="stable")
+        self.unique, first = np.unique(self.columns[self.order], return_index=True)
+        self.first = first
+
+    def forward(self, vectors: np.ndarray) -> np.ndarray:
+        return _sum_rows(vectors, self.columns, self.values, self.starts, self.count)
+
+    def backward(self, grad_rows: np.ndarray, grad: np.ndarray) -> None:
+        contributions = (grad_rows[self.rows] * self.values[:, None])[self.order]
+        grad[self.unique] += np.add.reduceat(contributions, self.first, axis=0)
+
+
+def fit_embedding(faqs: list[tuple[list[tuple[str, ...]], list[tuple[str, ...]], list[int]]], min_df: int = 2,
+                  dimensions: int = DIMENSIONS, steps: int = STEPS, seed: int = 0) -> Embedding:
+    """Fit n-gram vectors so each question is closest to its own entry among its FAQ's entries.
+
+    `faqs`: per FAQ, (the entries' texts, the labelled questions, each question's entry index), texts as words.
+    """
+    df: Counter[str] = Counter()
+    for entries, questions, _ in faqs:
+        for words in (*entries, *questions):
+            df.update(word_grams(words).keys())
+    ngrams = sorted(g for g, n in df.items() if n >= min_df)
+    size = sum(len(entries) + len(questions) for entries, questions, _ in faqs)
+    idf = np.asarray([math.log((1 + size) / (1 + df[g])) + 1.0 for g in ngrams], dtype=np.float32)
+    column = {g: i for i, g in enumerate(ngrams)}
+    batches = [(_Texts(entries, column, idf), _Texts(questions, column, idf), np.asarray(targets))
+               for entries, questions, targets in faqs if questions]
+    start = (np.random.default_rng(seed).normal(size=(len(ngrams), dimensions)) / math.sqrt(dimensions)).astype(np.float32)
+    vectors = start.copy()
+    decay = DECAY * sum(len(t) for _, _, t in batches)
+    moment, second = np.zeros_like(vectors), np.zeros_like(vectors)
+    for step in range(1, steps + 1):
+        grad = decay * (vectors - start)
+        for entries, questions, targets in batches:
+            _contrastive_gradient(vectors, entries, questions, targets, grad)
+        moment = 0.9 * moment + 0.1 * grad  # Adam
+        second = 0.999 * second + 0.001 * grad * grad
+        vectors -= LEARNING_RATE * (moment / (1 - 0.9**step)) / (np.sqrt(second / (1 - 0.999**step)) + 1e-8)
+    return Embedding(ngrams, idf, vectors)
+
+
+def _contrastive_gradient(vectors, entries: _Texts, questions: _Texts, targets: np.ndarray, grad) -> None:
+    """Add the gradient of the softmax loss of each question over its FAQ's entries (closeness x SCALE)."""
+    raw_e, raw_q = entries.forward(vectors), questions.forward(vectors)
+    norm_e = np.linalg.norm(raw_e, axis=1, keepdims=True) + 1e-9
+    norm_q = np.linalg.norm(raw_q, axis=1, keepdims=True) + 1e-9
+    e, q = raw_e / norm_e, raw_q / norm_q
+    logits = SCALE * (q @ e.T)
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(targets)), targets] -= 1.0
+    p *= SCALE
+    grad_q, grad_e = p @ e, p.T @ q
+    # Back through the scaling to unit length.
+    grad_q = (grad_q - (grad_q * q).sum(axis=1, keepdims=True) * q) / norm_q
+    grad_e = (grad_e - (grad_e * e).sum(axis=1, keepdims=True) * e) / norm_e
+    questions.backward(grad_q, grad)
+    entries.backward(grad_e, grad)

@@ -1,0 +1,91 @@
+"""The learned n-gram vectors: fitting, saving, what the shipped ones learned, and how the matcher uses them."""
+from __future__ import annotations
+
+import importlib.util
+from collections import Counter
+
+import numpy as np
+
+from faq.embedding import Embedding, fit_embedding, load_embedding, word_grams
+from faq.loader import load_faq
+from faq.matcher import FEATURES, Matcher, load_models
+from faq.text import normalize, segmenter
+from tests.conftest import ROOT, STARTER_FAQ
+
+
+
+def words(text: str) -> tuple[str, ...]:
+    return segmenter().cut(normalize(text))
+
+
+ENTRIES = [words(t) for t in ("宿舍住几个人 宿舍怎么安排", "食堂怎么吃饭 食堂就餐要求", "班车怎么坐 班车接送员工")]
+# Questions in words no entry uses: only fitting can tie 上下铺 to the dormitory and 盒饭 to the canteen.
+QUESTIONS = [words(t) for t in ("上下铺能睡满吗", "上下铺住几个", "上下铺要隔开不", "盒饭能发到工位吗", "盒饭送到车间",
+                                "大巴车坐满不", "大巴车能坐几个")]
+TARGETS = [0, 0, 0, 1, 1, 2, 2]
+
+
+def closest(embedding: Embedding, question: str) -> int:
+    return int(np.argmax(embedding.embed_many(ENTRIES) @ embedding.embed(words(question))))
+
+
+def test_fitting_ties_words_no_entry_uses_to_the_entry_they_ask_about():
+    before = fit_embedding([(ENTRIES, QUESTIONS, TARGETS)], min_df=1, steps=0)
+    after = fit_embedding([(ENTRIES, QUESTIONS, TARGETS)], min_df=1)
+    for question, target in (("上下铺睡几个人", 0), ("盒饭怎么发", 1), ("大巴车安排", 2)):
+        assert closest(after, question) == target, question
+    assert [closest(before, q) for q in ("上下铺睡几个人", "盒饭怎么发")] != [0, 1]
+
+
+def test_vectors_are_unit_length_and_an_unknown_text_gets_zeros():
+    embedding = fit_embedding([(ENTRIES, QUESTIONS, TARGETS)], min_df=1, steps=5)
+    texts = [("宿舍",), ("食堂", "就餐"), ("ⅩⅩ",), ()] * 300  # several chunks
+    vectors = embedding.embed_many(texts)
+    assert np.allclose(np.linalg.norm(vectors[:2], axis=1), 1.0, atol=1e-5)
+    assert not vectors[2].any() and not vectors[3].any()
+    assert np.allclose(vectors[:4], vectors[-4:])
+    for text, vector in zip(texts[:4], vectors):
+        assert np.allclose(embedding.embed(text), vector, atol=1e-5)  # one at a time, as a question is
+
+
+def test_saving_keeps_closeness(tmp_path):
+    embedding = fit_embedding([(ENTRIES, QUESTIONS, TARGETS)], min_df=1, steps=20)
+    embedding.save(tmp_path / "e.npz")
+    loaded = load_embedding(tmp_path / "e.npz")
+    assert loaded.ngrams == embedding.ngrams
+    for question in QUESTIONS:
+        assert np.allclose(loaded.embed(question), embedding.embed(question), atol=2e-3)
+
+
+def train_ranker():
+    spec = importlib.util.spec_from_file_location("train_ranker", ROOT / "bench" / "train_ranker.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_shipped_vectors_learned_only_from_the_labelled_sets_named_for_it():
+    train = train_ranker()
+    faqs = train.embedding_faqs()
+    unseen = {ROOT / "tests" / "data" / f"{name}_faq.yaml" for name in train.UNSEEN}
+    assert not unseen & set(faqs) and STARTER_FAQ in set(faqs)
+    df: Counter[str] = Counter()
+    for entries, questions, _ in faqs.values():
+        for text in (*entries, *questions):
+            df.update(word_grams(text).keys())
+    # Its n-grams are exactly those of those questions and entries: no other set's words slipped in.
+    assert load_embedding().ngrams == sorted(g for g, n in df.items() if n >= 2)
+
+
+def test_the_shipped_vectors_put_a_colloquial_question_nearest_its_entry():
+    matcher = Matcher(load_faq(STARTER_FAQ))
+    ids = [e.id for e in matcher.entries]
+    for question, expected in (("上下铺能睡满不", "dormitory.management"), ("外面的人能进厂不", "visitor.management"),
+                               ("老乡回来要关几天", "isolation.returning-staff")):
+        closeness = matcher.entry_vectors @ matcher.embedding.embed(matcher.analyze(question).words)
+        assert ids[int(np.argmax(closeness))] == expected, question
+
+
+def test_the_ranker_counts_closeness_for_an_entry():
+    assert FEATURES[-1] == "learned_similarity"
+    assert load_models().rank_coef[-1] > 0
