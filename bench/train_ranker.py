@@ -106,9 +106,10 @@ def embedding_faqs() -> dict[Path, tuple[list[str], list[str], list[int]]]:
             positions[faq_path] = {e.id: i for i, e in enumerate(faq.entries)}
         _, questions, targets = out[faq_path]
         for item in load_labelled(labelled):
-            if item.expect in positions[faq_path] and not is_courtesy(item.question, bot_name):
+            known = item.expect in positions[faq_path] or item.expect == "escalate"
+            if known and strip_greetings(clean(item.question, bot_name)) and not is_courtesy(item.question, bot_name):
                 questions.append(cuts[faq_path](normalize(item.question, bot_name)))
-                targets.append(positions[faq_path][item.expect])
+                targets.append(positions[faq_path].get(item.expect, -1))  # -1: out of scope
     return out
 
 

@@ -163,7 +163,9 @@ def fit_embedding(faqs: list[tuple[list[tuple[str, ...]], list[tuple[str, ...]],
                   dimensions: int = DIMENSIONS, steps: int = STEPS, seed: int = 0) -> Embedding:
     """Fit n-gram vectors so each question is closest to its own entry among its FAQ's entries.
 
-    `faqs`: per FAQ, (the entries' texts, the labelled questions, each question's entry index), texts as words.
+    `faqs`: per FAQ, (the entries' texts, the labelled questions, each question's entry index or -1 for an
+    out-of-scope question), texts as words. An out-of-scope question is fitted to lie farther from every
+    entry than a closeness bar, fitted with the vectors, that answerable questions clear for their own.
     """
     df: Counter[str] = Counter()
     for entries, questions, _ in faqs:
@@ -178,32 +180,44 @@ def fit_embedding(faqs: list[tuple[list[tuple[str, ...]], list[tuple[str, ...]],
     start = (np.random.default_rng(seed).normal(size=(len(ngrams), dimensions)) / math.sqrt(dimensions)).astype(np.float32)
     vectors = start.copy()
     decay = DECAY * sum(len(t) for _, _, t in batches)
-    moment, second = np.zeros_like(vectors), np.zeros_like(vectors)
+    bar = np.zeros(1, dtype=np.float32)
+    state = {"vectors": (np.zeros_like(vectors), np.zeros_like(vectors)), "bar": (np.zeros(1), np.zeros(1))}
     for step in range(1, steps + 1):
         grad = decay * (vectors - start)
+        grad_bar = np.zeros(1)
         for entries, questions, targets in batches:
-            _contrastive_gradient(vectors, entries, questions, targets, grad)
-        moment = 0.9 * moment + 0.1 * grad  # Adam
-        second = 0.999 * second + 0.001 * grad * grad
-        vectors -= LEARNING_RATE * (moment / (1 - 0.9**step)) / (np.sqrt(second / (1 - 0.999**step)) + 1e-8)
+            grad_bar += _contrastive_gradient(vectors, float(bar[0]), entries, questions, targets, grad)
+        _adam(vectors, grad, state, "vectors", step)
+        _adam(bar, grad_bar, state, "bar", step)
     return Embedding(ngrams, idf, vectors)
 
 
-def _contrastive_gradient(vectors, entries: _Texts, questions: _Texts, targets: np.ndarray, grad) -> None:
-    """Add the gradient of the softmax loss of each question over its FAQ's entries (closeness x SCALE)."""
+def _adam(param: np.ndarray, grad: np.ndarray, state: dict, name: str, step: int) -> None:
+    moment, second = state[name]
+    moment = 0.9 * moment + 0.1 * grad
+    second = 0.999 * second + 0.001 * grad * grad
+    state[name] = moment, second
+    param -= (LEARNING_RATE * (moment / (1 - 0.9**step)) / (np.sqrt(second / (1 - 0.999**step)) + 1e-8)).astype(param.dtype)
+
+
+def _contrastive_gradient(vectors, bar: float, entries: _Texts, questions: _Texts, targets: np.ndarray, grad) -> float:
+    """Add the gradient of the softmax loss of each question over its FAQ's entries and "none of them"
+    (closeness x SCALE; none's closeness is `bar`); return the loss's gradient for the bar."""
     raw_e, raw_q = entries.forward(vectors), questions.forward(vectors)
     norm_e = np.linalg.norm(raw_e, axis=1, keepdims=True) + 1e-9
     norm_q = np.linalg.norm(raw_q, axis=1, keepdims=True) + 1e-9
     e, q = raw_e / norm_e, raw_q / norm_q
-    logits = SCALE * (q @ e.T)
+    count = len(e)
+    logits = SCALE * np.hstack((q @ e.T, np.full((len(q), 1), bar, dtype=q.dtype)))
     logits -= logits.max(axis=1, keepdims=True)
     p = np.exp(logits)
     p /= p.sum(axis=1, keepdims=True)
-    p[np.arange(len(targets)), targets] -= 1.0
+    p[np.arange(len(targets)), np.where(targets < 0, count, targets)] -= 1.0
     p *= SCALE
-    grad_q, grad_e = p @ e, p.T @ q
+    grad_q, grad_e = p[:, :count] @ e, p[:, :count].T @ q
     # Back through the scaling to unit length.
     grad_q = (grad_q - (grad_q * q).sum(axis=1, keepdims=True) * q) / norm_q
     grad_e = (grad_e - (grad_e * e).sum(axis=1, keepdims=True) * e) / norm_e
     questions.backward(grad_q, grad)
     entries.backward(grad_e, grad)
+    return float(p[:, count].sum())

@@ -37,6 +37,17 @@ def test_fitting_ties_words_no_entry_uses_to_the_entry_they_ask_about():
     assert [closest(before, q) for q in ("上下铺睡几个人", "盒饭怎么发")] != [0, 1]
 
 
+def test_an_out_of_scope_question_is_fitted_away_from_every_entry():
+    oos = [words(t) for t in ("发票开错了咋办", "发票丢了", "发票怎么重开")]
+    plain = fit_embedding([(ENTRIES, QUESTIONS + oos, TARGETS + [0, 1, 2])], min_df=1)
+    fitted = fit_embedding([(ENTRIES, QUESTIONS + oos, TARGETS + [-1, -1, -1])], min_df=1)
+
+    def nearest(embedding):
+        return float((embedding.embed_many(ENTRIES) @ embedding.embed(words("发票能重开吗"))).max())
+
+    assert nearest(fitted) < nearest(plain)
+
+
 def test_vectors_are_unit_length_and_an_unknown_text_gets_zeros():
     embedding = fit_embedding([(ENTRIES, QUESTIONS, TARGETS)], min_df=1, steps=5)
     texts = [("宿舍",), ("食堂", "就餐"), ("ⅩⅩ",), ()] * 300  # several chunks
