@@ -27,7 +27,7 @@ DECAY = 1e-3  # pull towards the starting projection, per labelled question: kee
 SCALE = 10.0  # closeness (-1..1) times this is the logit the fitting's softmax compares
 LEARNING_RATE = 0.01
 WORD_CACHE_SIZE = 100_000
-CHUNK = 512  # texts summed at once by embed_many: a chunk's word counts form a dense matrix
+CHUNK = 512  # texts summed at once (_Sums): a chunk's values form a dense matrix
 
 
 class Embedding:
@@ -52,19 +52,10 @@ class Embedding:
     def embed_many(self, texts: Sequence[Sequence[str]]) -> np.ndarray:
         """Unit vectors of many segmented texts (an FAQ's entries): each distinct word is summed once."""
         index: dict[str, int] = {}
-        rows = np.asarray([index.setdefault(word, len(index)) for text in texts for word in text], dtype=np.int64)
-        words = self.word_vectors(list(index))
-        bounds = np.concatenate(([0], np.cumsum([len(text) for text in texts]))).astype(np.int64)
-        owner = np.repeat(np.arange(len(texts)), np.diff(bounds))
-        out = np.zeros((len(texts), self.vectors.shape[1]), dtype=np.float32)
-        for first in range(0, len(texts), CHUNK):
-            last = min(first + CHUNK, len(texts))
-            chunk = slice(bounds[first], bounds[last])
-            used, position = np.unique(rows[chunk], return_inverse=True)
-            # How often each text of the chunk uses each of the chunk's words, times their vectors (one matrix product).
-            counts = np.bincount((owner[chunk] - first) * len(used) + position, minlength=(last - first) * len(used))
-            out[first:last] = counts.reshape(last - first, len(used)).astype(np.float32) @ words[used]
-        return _unit(out)
+        rows = [index.setdefault(word, len(index)) for text in texts for word in text]
+        starts = np.cumsum([0] + [len(text) for text in texts[:-1]], dtype=np.int64)
+        sums = _Sums(np.asarray(rows, dtype=np.int64), np.ones(len(rows), dtype=np.float32), starts, len(texts))
+        return _unit(sums.forward(self.word_vectors(list(index))))
 
     def word_vectors(self, words: Sequence[str]) -> np.ndarray:
         """Each word's vector: its n-grams' vectors times their IDF, summed."""
@@ -83,8 +74,8 @@ class Embedding:
             else:
                 found[word] = vector
         if missing:
-            columns, values, starts = _sparse([[w] for w in missing], self.column, self.idf, scale=False)
-            computed = dict(zip(missing, _sum_rows(self.vectors, columns, values, starts, len(missing))))
+            computed = dict(zip(missing, _Sums(*_sparse([[w] for w in missing], self.column, self.idf, scale=False),
+                                                len(missing)).forward(self.vectors)))
             if len(cache) > WORD_CACHE_SIZE:  # questions keep bringing new words: stay bounded
                 cache.clear()
             cache.update(computed)
@@ -125,14 +116,36 @@ def _sparse(texts: Sequence[Sequence[str]], column: dict[str, int], idf: np.ndar
             np.asarray(starts, dtype=np.int64))
 
 
-def _sum_rows(vectors: np.ndarray, columns, values, starts, count: int) -> np.ndarray:
-    """Per text, the sum of its n-grams' vectors times their values."""
-    out = np.zeros((count, vectors.shape[1]), dtype=np.float32)
-    if len(columns) == 0:
+class _Sums:
+    """Per text, the sum of some rows of a matrix times a value each (a sparse matrix times a dense one).
+
+    Computed in chunks of texts: a chunk's values form a dense texts x rows-used matrix, and its sums
+    one matrix product. (numpy's add.reduceat over rows of 128 numbers is ten times slower.)
+    """
+
+    def __init__(self, columns: np.ndarray, values: np.ndarray, starts: np.ndarray, count: int):
+        bounds = np.append(starts, len(columns)).astype(np.int64)
+        owner = np.repeat(np.arange(count), np.diff(bounds))
+        self.count = count
+        self.chunks = []
+        for first in range(0, count, CHUNK):
+            last = min(first + CHUNK, count)
+            part = slice(bounds[first], bounds[last])
+            used, position = np.unique(columns[part], return_inverse=True)
+            dense = np.bincount((owner[part] - first) * len(used) + position, weights=values[part],
+                                minlength=(last - first) * len(used))
+            self.chunks.append((first, last, used, dense.reshape(last - first, len(used)).astype(np.float32)))
+
+    def forward(self, matrix: np.ndarray) -> np.ndarray:
+        out = np.zeros((self.count, matrix.shape[1]), dtype=np.float32)
+        for first, last, used, dense in self.chunks:
+            out[first:last] = dense @ matrix[used]
         return out
-    filled = np.flatnonzero(np.diff(np.append(starts, len(columns))) > 0)  # texts with at least one n-gram
-    out[filled] = np.add.reduceat(vectors[columns] * values[:, None], starts[filled], axis=0)
-    return out
+
+    def backward(self, grad_out: np.ndarray, grad: np.ndarray) -> None:
+        """Add the gradient of the sums (grad_out, one row per text) to that of the matrix."""
+        for first, last, used, dense in self.chunks:
+            grad[used] += dense.T @ grad_out[first:last]  # each row once per chunk: no repeated index
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -140,23 +153,9 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.where(norms > 0, norms, 1.0)
 
 
-class _Texts:
-    """A fixed batch of texts for fitting: the forward sum, and the gradient back to the n-gram vectors."""
-
-    def __init__(self, texts: Sequence[Sequence[str]], column: dict[str, int], idf: np.ndarray):
-        self.columns, self.values, self.starts = _sparse(texts, column, idf)
-        self.count = len(texts)
-        self.rows = np.repeat(np.arange(self.count), np.diff(np.append(self.starts, len(self.columns))))
-        self.order = np.argsort(self.columns, kind="stable")
-        self.unique, first = np.unique(self.columns[self.order], return_index=True)
-        self.first = first
-
-    def forward(self, vectors: np.ndarray) -> np.ndarray:
-        return _sum_rows(vectors, self.columns, self.values, self.starts, self.count)
-
-    def backward(self, grad_rows: np.ndarray, grad: np.ndarray) -> None:
-        contributions = (grad_rows[self.rows] * self.values[:, None])[self.order]
-        grad[self.unique] += np.add.reduceat(contributions, self.first, axis=0)
+def _texts(texts: Sequence[Sequence[str]], column: dict[str, int], idf: np.ndarray) -> _Sums:
+    """A fixed batch of texts for fitting, as sums of their n-grams' vectors."""
+    return _Sums(*_sparse(texts, column, idf), len(texts))
 
 
 def fit_embedding(faqs: list[tuple[list[tuple[str, ...]], list[tuple[str, ...]], list[int]]], min_df: int = 2,
@@ -175,7 +174,7 @@ def fit_embedding(faqs: list[tuple[list[tuple[str, ...]], list[tuple[str, ...]],
     size = sum(len(entries) + len(questions) for entries, questions, _ in faqs)
     idf = np.asarray([math.log((1 + size) / (1 + df[g])) + 1.0 for g in ngrams], dtype=np.float32)
     column = {g: i for i, g in enumerate(ngrams)}
-    batches = [(_Texts(entries, column, idf), _Texts(questions, column, idf), np.asarray(targets))
+    batches = [(_texts(entries, column, idf), _texts(questions, column, idf), np.asarray(targets))
                for entries, questions, targets in faqs if questions]
     start = (np.random.default_rng(seed).normal(size=(len(ngrams), dimensions)) / math.sqrt(dimensions)).astype(np.float32)
     vectors = start.copy()
@@ -200,7 +199,7 @@ def _adam(param: np.ndarray, grad: np.ndarray, state: dict, name: str, step: int
     param -= (LEARNING_RATE * (moment / (1 - 0.9**step)) / (np.sqrt(second / (1 - 0.999**step)) + 1e-8)).astype(param.dtype)
 
 
-def _contrastive_gradient(vectors, bar: float, entries: _Texts, questions: _Texts, targets: np.ndarray, grad) -> float:
+def _contrastive_gradient(vectors, bar: float, entries: _Sums, questions: _Sums, targets: np.ndarray, grad) -> float:
     """Add the gradient of the softmax loss of each question over its FAQ's entries and "none of them"
     (closeness x SCALE; none's closeness is `bar`); return the loss's gradient for the bar."""
     raw_e, raw_q = entries.forward(vectors), questions.forward(vectors)

@@ -64,6 +64,7 @@ FEATURES = (
     "coverage_gap",  # coverage minus the best other candidate's
     "question_prior",  # the question's log-odds of being out of scope from its wording alone (faq/prior.py)
     "learned_similarity",  # closeness of question and entry in n-gram vectors fitted on labelled questions (faq/embedding.py)
+    "similarity_gap",  # learned_similarity minus the best other candidate's
 )
 DIRICHLET_MU = 8.0
 CONCEPT_SEPARATOR = "\x1f"
@@ -414,12 +415,14 @@ class Matcher:
         holders = {c: sum(c in self.entry_share[i] for i in candidates) for c in query.weights}
         coverage = [row[0] for row in rows]
         best, runner_up = (sorted(coverage, reverse=True) + [0.0, 0.0])[:2]
-        similarity = self.entry_vectors[candidates] @ query.vector
-        for i, row, close in zip(candidates, rows, similarity.tolist()):
+        similarity = (self.entry_vectors[candidates] @ query.vector).tolist()
+        closest, next_closest = (sorted(similarity, reverse=True) + [0.0, 0.0])[:2]
+        for i, row, close in zip(candidates, rows, similarity):
             share = self.entry_share[i]
             exclusive = sum(w / holders[c] for c, w in query.weights.items() if c in share) / query.total
             gap = row[0] - (runner_up if row[0] >= best else best)
-            row.extend((exclusive, gap, query.oos_prior, close))
+            close_gap = close - (next_closest if close >= closest else closest)
+            row.extend((exclusive, gap, query.oos_prior, close, close_gap))
         return np.asarray(rows, dtype=np.float64)
 
     def _candidates(self, weights: dict[str, float]) -> list[int]:
