@@ -1,6 +1,7 @@
 """Shared fixtures: small FAQ files written on the fly, and the bundled one."""
 from __future__ import annotations
 
+import importlib.util
 import textwrap
 from pathlib import Path
 
@@ -43,6 +44,14 @@ entries:
     alternates: [消毒液怎么兑水, 用酒精擦可以吗]
     answer: 含氯消毒剂按说明稀释后擦拭。
 """
+
+
+def train_ranker():
+    """bench/train_ranker.py as a module: which labelled sets the shipped models learned from."""
+    spec = importlib.util.spec_from_file_location("train_ranker", ROOT / "bench" / "train_ranker.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_faq(tmp_path: Path, text: str, name: str = "faq.yaml") -> Path:

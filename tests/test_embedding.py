@@ -1,7 +1,6 @@
 """The learned n-gram vectors: fitting, saving, what the shipped ones learned, and how the matcher uses them."""
 from __future__ import annotations
 
-import importlib.util
 from collections import Counter
 
 import numpy as np
@@ -10,7 +9,7 @@ from faq.embedding import Embedding, fit_embedding, load_embedding, word_grams
 from faq.loader import load_faq
 from faq.matcher import FEATURES, Matcher, load_models
 from faq.text import normalize, segmenter
-from tests.conftest import ROOT, STARTER_FAQ
+from tests.conftest import ROOT, STARTER_FAQ, train_ranker
 
 
 
@@ -66,13 +65,6 @@ def test_saving_keeps_closeness(tmp_path):
     assert loaded.ngrams == embedding.ngrams
     for question in QUESTIONS:
         assert np.allclose(loaded.embed(question), embedding.embed(question), atol=2e-3)
-
-
-def train_ranker():
-    spec = importlib.util.spec_from_file_location("train_ranker", ROOT / "bench" / "train_ranker.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_shipped_vectors_learned_only_from_the_labelled_sets_named_for_it():

@@ -1,5 +1,4 @@
 """The question prior: how out of scope a question looks from its wording alone."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -7,6 +6,7 @@ from faq.loader import load_faq
 from faq.matcher import FEATURES, VERIFIER_FEATURES, Matcher, load_models
 from faq.prior import QuestionPrior, fit_prior, grams, load_prior
 from faq.text import normalize
+from tests.conftest import train_ranker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,13 +81,6 @@ def test_a_question_that_looks_out_of_scope_needs_more_to_be_answered():
     doubted = matcher._score(matcher.analyze(question), 3.0)
     assert doubted[3].max() < plain[3].max()  # the ranker's probability of its first choice
     assert matcher.confidence(*doubted[1:]) < matcher.confidence(*plain[1:])
-
-
-def train_ranker():
-    spec = importlib.util.spec_from_file_location("train_ranker", ROOT / "bench" / "train_ranker.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_prior_never_learned_from_the_sets_that_measure_unseen_faqs():
