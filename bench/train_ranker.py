@@ -90,8 +90,9 @@ def fit_prior_without(questions, faq_path: Path | None) -> QuestionPrior:
     return fit_prior([t for t, _ in kept], [o for _, o in kept])
 
 
-def embedding_faqs() -> dict[Path, tuple[list[str], list[str], list[int]]]:
-    """Per FAQ the n-gram vectors learn from: (its entries' texts, answerable questions, their entries)."""
+def embedding_faqs() -> dict[Path, tuple[list[tuple[str, ...]], list[tuple[str, ...]], list[int]]]:
+    """Per FAQ the n-gram vectors learn from: its entries' words, its questions' words, and each question's
+    entry (-1: out of scope). Questions are cut without the matcher's typo repair and compound splitting."""
     bot_name = BotConfig().name
     out: dict[Path, tuple[list[tuple[str, ...]], list[tuple[str, ...]], list[int]]] = {}
     positions: dict[Path, dict[str, int]] = {}

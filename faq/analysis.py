@@ -24,7 +24,7 @@ class Analysis(NamedTuple):
     surfaces: dict[str, str]  # the word the text used for each concept
     content: str = ""  # the words that carry meaning (not question words), joined in order
     repaired: tuple[str, ...] = ()  # words put in place of homophone typos
-    words: tuple[str, ...] = ()  # every word as segmented, stop words too (faq/embedding.py reads them)
+    words: tuple[str, ...] = ()  # every word as segmented (and split), stop words too: faq/embedding.py reads them
 
 
 class Analyzer:

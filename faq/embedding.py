@@ -7,7 +7,8 @@ projection, under which closeness is roughly shared n-grams, and are then fitted
 questions of many FAQs (bench/train_ranker.py, weights in faq/data/embedding.npz) so that a question
 lies closer to its entry's phrasings than to the other entries of its FAQ. That teaches the ways
 enterprise contacts ask that no FAQ wrote down: 上下铺 near 宿舍, 睡满 near 住几个人. The ranker weighs
-the closeness as one more kind of evidence (faq/matcher.py, feature learned_similarity).
+the closeness, and how much closer than the next candidate, as evidence (faq/matcher.py, features
+learned_similarity and similarity_gap).
 """
 from __future__ import annotations
 
@@ -188,6 +189,7 @@ def fit_embedding(faqs: list[tuple[list[tuple[str, ...]], list[tuple[str, ...]],
             grad_bar += _contrastive_gradient(vectors, float(bar[0]), entries, questions, targets, grad)
         _adam(vectors, grad, state, "vectors", step)
         _adam(bar, grad_bar, state, "bar", step)
+    # The bar is not kept: the ranker has its own "none of them" option and weighs the closeness itself.
     return Embedding(ngrams, idf, vectors)
 
 

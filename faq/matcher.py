@@ -201,7 +201,7 @@ class Matcher:
         gram_df: Counter[str] = Counter()  # Counter.update counts an entry's n-grams in C
         char_df: Counter[str] = Counter()
         self.entry_chars: list[frozenset[str]] = []
-        self.entry_words: list[list[str]] = []  # every phrasing's and keyword's words, for the entry's vector
+        entry_words: list[list[str]] = []  # every phrasing's and keyword's words, for the entry's vector
         for index, entry in enumerate(self.entries):
             own: list[int] = []
             counts: dict[str, int] = {}
@@ -228,7 +228,7 @@ class Matcher:
                     share[concept] = 1.0
                     counts[concept] = counts.get(concept, 0) + 2  # an admin's keyword counts double
             self.entry_phrasings.append(own)
-            self.entry_words.append(words)
+            entry_words.append(words)
             for p in own:
                 concepts = self.phrasings[p].analysis.concepts
                 if len(concepts) - len(INTENT_CONCEPTS.intersection(concepts)) >= 2:
@@ -265,7 +265,7 @@ class Matcher:
         self._gram_totals: list[float | None] = [None] * len(self.phrasings)  # filled as phrasings are compared
         self._unknown_gram_idf = math.log((size + 1) / 0.5)
         self.char_idf = {c: math.log((size + 1) / (n + 0.5)) for c, n in char_df.items()}
-        self.entry_vectors = self.embedding.embed_many(self.entry_words)
+        self.entry_vectors = self.embedding.embed_many(entry_words)
         self.analyzer.learn_vocabulary({w for p in self.phrasings for w in p.analysis.surfaces.values()})
         # Synonyms of concepts the FAQ uses: a repair to any other word would be refused (_repair_fits),
         # and the shipped list has thousands of words whose pinyin is not worth computing for nothing.
