@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.config import BotConfig  # noqa: E402
 from faq.analysis import Analyzer  # noqa: E402
+from faq.embedding import EMBEDDING_FILE, Embedding, fit_embedding  # noqa: E402
 from faq.evaluation import load_labelled  # noqa: E402
 from faq.loader import load_faq  # noqa: E402
 from faq.matcher import (  # noqa: E402
@@ -38,7 +39,6 @@ from faq.matcher import (  # noqa: E402
     softmax_with_none,
     verifier_features,
 )
-from faq.embedding import EMBEDDING_FILE, Embedding, fit_embedding  # noqa: E402
 from faq.prior import PRIOR_FILE, QuestionPrior, fit_prior  # noqa: E402
 from faq.text import clean, is_courtesy, normalize, segmenter, strip_greetings  # noqa: E402
 
