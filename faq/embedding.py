@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from faq.prior import GRAM_SIZES
+from faq.prior import grams
 
 EMBEDDING_FILE = Path(__file__).resolve().parent / "data" / "embedding.npz"
 DIMENSIONS = 128
@@ -95,11 +95,7 @@ def load_embedding(path: Path = EMBEDDING_FILE) -> Embedding:
 
 def word_grams(words: Sequence[str]) -> Counter[str]:
     """Character n-grams (1 to 3) within each word: a text's vector is then a sum over its words."""
-    counts: Counter[str] = Counter()
-    for word in words:
-        for size in GRAM_SIZES:
-            counts.update(word[i : i + size] for i in range(len(word) - size + 1))
-    return counts
+    return grams(" ".join(words))  # faq/prior.py's n-grams stay within a space-separated run
 
 
 def _sparse(texts: Sequence[Sequence[str]], column: dict[str, int], idf: np.ndarray, scale: bool = True):
