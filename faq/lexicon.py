@@ -12,6 +12,9 @@ GREETINGS = [
     "各位领导好", "各位老师好", "领导们好", "老师们好", "各位同事好", "各位专家好", "各位好",
 ]
 
+# Done what was asked, said on its own ("已填报，谢谢"); followed by anything else it is a report
+# ("已登记，有个员工核酸阳性"), so these are not in THANKS below.
+REPORTED = ("已填报", "已填好", "已填写", "已上报", "已报送", "已报备", "已提交", "已登记", "已完成", "已办好", "已整改")
 # A message made only of these (and filler characters) is a courtesy: the bot stays quiet.
 COURTESIES = [
     "收到", "好的", "好滴", "好嘞", "好哒", "好吧", "谢谢", "感谢", "多谢", "谢了", "辛苦", "明白",
@@ -22,10 +25,14 @@ COURTESIES = [
     "拜拜", "打扰", "麻烦", "抱拳", "加油", "一起", "努力", "战疫", "必胜", "非常", "十分", "万分",
     "耐心", "解答", "回复", "答复", "帮助", "帮忙", "指导", "关心", "及时", "热心", "细致", "周到", "服务",
     "很", "真", "太", "已", "马上", "立即", "落实", "照办", "按要求", "执行", "安排",
-    # Done what was asked, said on its own ("已填报，谢谢"); followed by anything else it is a report
-    # ("已登记，有个员工核酸阳性"), so these are not in THANKS below.
-    "已填报", "已填好", "已填写", "已上报", "已报送", "已报备", "已提交", "已登记", "已完成", "已办好", "已整改",
+    *REPORTED,
 ]
+# ... except a daily all-clear: "已上报，今日全员体温正常", "已报备，员工均无发热" report that nothing
+# is wrong (a health word only denied, or one of these), and the bot stays quiet as for "收到，今天无人发热".
+ALL_CLEAR = ("体温正常", "体温均正常", "体温都正常", "无异常", "未见异常", "没有异常", "没异常", "一切正常",
+             "均正常", "都正常", "全部正常", "情况正常")
+# ... but not when it goes on to what did not go as it should ("已上报，但社区不认").
+CONTRASTS = ("但", "可是", "不过", "还是", "却", "然而")
 FILLER_CHARS = "了啦啊呀哈嘛的吧哦噢呢咯么 1234567890"
 
 # Particles, pronouns and politeness that carry no topic.

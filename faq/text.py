@@ -101,7 +101,7 @@ def is_courtesy(message: str, bot_name: str = "") -> bool:
     cleaned = clean(message, bot_name)
     compact = cleaned.replace(" ", "")
     rest = _COURTESY.sub("", compact).strip(lexicon.FILLER_CHARS)
-    return not rest or (is_thanks(cleaned) and not raises_alarm(to_simplified(message)))
+    return not rest or ((is_thanks(cleaned) or is_all_clear(cleaned)) and not raises_alarm(to_simplified(message)))
 
 
 # "多久都行", "什么时候都可以", "哪天都没关系": a question word that asks nothing.
@@ -120,6 +120,20 @@ def is_thanks(cleaned: str) -> bool:
         compact.startswith(lexicon.THANKS)
         and not _asks(compact)
         and not any(need in compact for need in lexicon.NEEDS)
+    )
+
+
+def is_all_clear(cleaned: str) -> bool:
+    """Reports a thing done and that all is well ("已上报，员工均无发热"), and neither asks nor reports a need.
+
+    Whether a health word in it is denied is for raises_alarm to say.
+    """
+    compact = cleaned.replace(" ", "")
+    return (
+        compact.startswith(lexicon.REPORTED)
+        and any(word in compact for word in lexicon.ALL_CLEAR + lexicon.ALARMS)
+        and not _asks(compact)
+        and not any(word in compact for word in lexicon.NEEDS + lexicon.CONTRASTS)
     )
 
 
