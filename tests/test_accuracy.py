@@ -2,12 +2,13 @@
 
 The sets are questions written as enterprise contacts write them (colloquial, typos, greetings,
 traditional characters, out-of-scope questions, courtesies), each against its own FAQ, most of them
-by writers who saw neither this code nor the other sets. Since the eleventh session every model (the
-ranker, the verifier, the question prior and the learned vectors) learns from all of them
-(bench/train_ranker.py: LEARNED) except the starter holdout and the five FAQs written last, in the
-eleventh session (bench/train_ranker.py: UNSEEN), which no model has seen; the floors of the others are
-in-sample (README gives their figures from models fitted without them). A floor that fails means a
-change made the bot worse: look at `python run.py faq eval FILE --misses`.
+by writers who saw neither this code nor the other sets. Since the eleventh session every model learns
+from all of them (bench/train_ranker.py: LEARNED; of the starter's sets, the ranker and verifier from the
+dev set, the question prior and the learned vectors from the dev, blind and fresh sets) except the starter
+holdout and the five FAQs written last, in the eleventh session (bench/train_ranker.py: UNSEEN), which no
+model has seen; the floors of the others are in-sample (README gives their figures from models fitted
+without them). A floor that fails means a change made the bot worse: look at
+`python run.py faq eval FILE --misses`.
 """
 from pathlib import Path
 

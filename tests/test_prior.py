@@ -93,6 +93,14 @@ def test_the_prior_never_learned_from_the_sets_that_measure_unseen_faqs():
     assert all((ROOT / "tests" / "data" / f"eval_{name}.yaml").exists() for name in train.UNSEEN)
 
 
+def test_the_ranker_and_verifier_never_learned_from_the_sets_that_measure_unseen_faqs():
+    train = train_ranker()
+    learned = {labelled.name for _, labelled in train.SETS.values()}
+    assert "eval_starter_holdout.yaml" not in learned
+    assert not {f"eval_{name}.yaml" for name in train.UNSEEN} & learned
+    assert learned <= {labelled.name for labelled, _ in train.PRIOR_FILES}  # what the prior and vectors learn from
+
+
 def test_the_shipped_prior_is_what_the_labelled_questions_give():
     train = train_ranker()
     questions = train.prior_questions()
