@@ -55,8 +55,9 @@ LEARNED = ("other", "third", "fourth", "fifth", "sixth", "logistics", "subsidies
            "beauty", "venue", "transit", "heavyind", "printing", "county", "property", "pharma",
            "dyeing", "renovation", "machining", "recycling", "paper", "aquaculture",
            "zone", "autorepair", "furniture", "smepark", "coldfood", "buildmat", "shoes", "ecommerce", "livestock",
-           "shipyard", "tea", "housekeeping", "solar", "toys")
-UNSEEN = ("distillery", "eyewear", "cosmetics", "stone", "callcenter")
+           "shipyard", "tea", "housekeeping", "solar", "toys", "ads", "wholesale",
+           "distillery", "eyewear", "cosmetics", "stone", "callcenter")
+UNSEEN = ("driving", "pets", "herbs", "ebike", "childcare")
 # What the ranker and verifier learn from: each FAQ with one labelled file.
 SETS = {
     "starter": (STARTER_FAQ, DATA / "eval_starter_dev.yaml"),
