@@ -75,7 +75,7 @@ BLANK_EMBEDDING = Embedding([], np.zeros(0), np.zeros((0, DIMENSIONS)))
 L2 = 1.0
 OUT_OF_SCOPE_WEIGHT = 3.0  # a wrong answer costs more than a missed one
 VERIFIER_OOS_WEIGHT = 1.0
-THRESHOLDS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)  # the default answer_threshold (bot/config.py) is among them
+THRESHOLDS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)  # the check also measures the default answer_threshold
 FOLDS = 5  # each FAQ's prior and closeness come from models fitted without a fifth of the FAQs; the check's folds too
 VERIFIER_FOLDS = 4  # the verifier learns from rankers fitted without a quarter of the FAQs it sees
 
@@ -128,8 +128,6 @@ def embedding_faqs() -> dict[Path, tuple[list[tuple[str, ...]], list[tuple[str, 
 def fit_embedding_without(faqs, left_out: set[Path]) -> Embedding:
     """The n-gram vectors fitted on every FAQ's questions but those about the FAQs in `left_out`."""
     return fit_embedding([data for path, data in faqs.items() if path not in left_out])
-
-
 
 
 def examples(name: str, prior: QuestionPrior, embedding: Embedding):
@@ -315,7 +313,7 @@ def main():
             ranker = fit_ranker([g for n in train for g in data[n]])
             verifier = fit_verifier(data, train)
             for name in test:
-                for t in THRESHOLDS:
+                for t in table:
                     counts = measure(data[name], ranker, verifier, t)
                     table[t] += counts
                     if t == default:

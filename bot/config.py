@@ -43,7 +43,7 @@ class FaqConfig:
 @dataclass(frozen=True)
 class BotConfig:
     name: str = "防疫助手"
-    # Bands over the matcher's confidence (0..1); see README "Matching".
+    # Bands over the matcher's confidence (0..1); see README "How matching works".
     answer_threshold: float = 0.8
     suggest_threshold: float = 0.6
     answer_margin: float = 0.1

@@ -28,11 +28,12 @@ COURTESIES = [
     *REPORTED,
 ]
 # ... except a daily all-clear: "已上报，今日全员体温正常", "已报备，员工均无发热" report that nothing
-# is wrong (a health word only denied, or one of these), and the bot stays quiet as for "收到，今天无人发热".
+# is wrong (each clause ends in one of these or in a health word that faq/alarms.py finds denied), and the
+# bot stays quiet as for "收到，今天无人发热".
 ALL_CLEAR = ("体温正常", "体温均正常", "体温都正常", "无异常", "未见异常", "没有异常", "没异常", "一切正常",
              "均正常", "都正常", "全部正常", "情况正常")
 # ... but not when it goes on to what did not go as it should ("已上报，但社区不认").
-CONTRASTS = ("但", "可是", "不过", "还是", "却", "然而")
+CONTRASTS = ("但", "可是", "不过", "还是", "却", "然而", "就是", "只是")
 FILLER_CHARS = "了啦啊呀哈嘛的吧哦噢呢咯么 1234567890"
 
 # Particles, pronouns and politeness that carry no topic.

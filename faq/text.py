@@ -124,17 +124,25 @@ def is_thanks(cleaned: str) -> bool:
 
 
 def is_all_clear(cleaned: str) -> bool:
-    """Reports a thing done and that all is well ("已上报，员工均无发热"), and neither asks nor reports a need.
+    """Reports a thing done and, clause by clause, only that all is well ("已上报，员工均无发热").
 
-    Whether a health word in it is denied is for raises_alarm to say.
+    Each clause after the report must end in an all-clear or a health word, or be a courtesy: "已上报，
+    员工都正常，口罩快用完了" is a report of a need. Whether a health word is denied is for raises_alarm.
     """
     compact = cleaned.replace(" ", "")
-    return (
-        compact.startswith(lexicon.REPORTED)
-        and any(word in compact for word in lexicon.ALL_CLEAR + lexicon.ALARMS)
-        and not _asks(compact)
-        and not any(word in compact for word in lexicon.NEEDS + lexicon.CONTRASTS)
-    )
+    if not compact.startswith(lexicon.REPORTED) or _asks(compact):
+        return False
+    if any(word in compact for word in lexicon.NEEDS + lexicon.CONTRASTS):
+        return False
+    first, *rest = cleaned.split()
+    clauses = [first[len(next(w for w in lexicon.REPORTED if first.startswith(w))):], *rest]
+    said = [c.rstrip(lexicon.FILLER_CHARS) for c in clauses if _COURTESY.sub("", c).strip(lexicon.FILLER_CHARS)]
+    return bool(said) and all(_ALL_CLEAR_END.search(clause) for clause in said)
+
+
+_ALL_CLEAR_END = re.compile(
+    "(?:" + "|".join(sorted(lexicon.ALL_CLEAR + lexicon.ALARMS, key=len, reverse=True)) + ")(?:等?症状|等?情况|现象|等)?$"
+)
 
 
 _UNWEIGHED = object()
