@@ -134,8 +134,8 @@ def is_all_clear(cleaned: str) -> bool:
         return False
     if any(word in compact for word in lexicon.NEEDS + lexicon.CONTRASTS):
         return False
-    first, *rest = cleaned.split()
-    clauses = [first[len(next(w for w in lexicon.REPORTED if first.startswith(w))):], *rest]
+    clauses = cleaned.split()
+    clauses[0] = clauses[0].removeprefix(next((w for w in lexicon.REPORTED if clauses[0].startswith(w)), ""))
     said = [c.rstrip(lexicon.FILLER_CHARS) for c in clauses if _COURTESY.sub("", c).strip(lexicon.FILLER_CHARS)]
     return bool(said) and all(_ALL_CLEAR_END.search(clause) for clause in said)
 
