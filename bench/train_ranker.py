@@ -45,9 +45,9 @@ from faq.text import clean, is_courtesy, normalize, strip_greetings  # noqa: E40
 DATA = ROOT / "tests" / "data"
 STARTER_FAQ = ROOT / "faq" / "data" / "faq.yaml"
 # The labelled FAQs every model learns from besides the starter: the ranker, the verifier, the question
-# prior (faq/prior.py) and the n-gram vectors (faq/embedding.py). Named one by one, so a labelled set added later stays unseen
-# until someone decides otherwise. Left out: the starter holdout, and the newest FAQs (UNSEEN), the
-# measure of FAQs no model has seen (see tests/test_accuracy.py).
+# prior (faq/prior.py) and the n-gram vectors (faq/embedding.py). Named one by one, so a labelled set
+# added later stays unseen until someone decides otherwise. Left out: the starter holdout, and the
+# newest FAQs (UNSEEN), the measure of FAQs no model has seen (see tests/test_accuracy.py).
 LEARNED = ("other", "third", "fourth", "fifth", "sixth", "logistics", "subsidies", "retail", "factory",
            "construction", "labor", "trade", "agri", "catering", "techpark", "mining",
            "office", "food", "medical", "schools", "tourism", "auto", "garment", "chempark", "port",
@@ -262,8 +262,8 @@ def fit_verifier(data: dict, names: list[str]) -> tuple[np.ndarray, float]:
     return constrained(lambda keep: fit_logistic(x * keep, np.concatenate(ys), np.concatenate(ws)), VERIFIER_FEATURES, against)
 
 
-def measure(groups, ranker, verifier, threshold: float) -> np.ndarray:
-    """Counts: right, answerable, wrong, all, out-of-scope escalated, out of scope, top-1."""
+def measure(groups, ranker, verifier, thresholds) -> dict[float, np.ndarray]:
+    """Per threshold, counts: right, answerable, wrong, all, out-of-scope escalated, out of scope, top-1."""
     x, _, _, outcomes = meta(groups, *ranker)
     confidence = 1 / (1 + np.exp(-(x @ verifier[0] + verifier[1])))
     answerable = [i for i, o in enumerate(outcomes) if o[0] != "escalate"]
@@ -272,14 +272,18 @@ def measure(groups, ranker, verifier, threshold: float) -> np.ndarray:
     margins = np.asarray([o[2] for o in outcomes])
     # As Matcher.decide: x[:, 0] is the ranker's probability of its first choice. Not modelled here:
     # decide()'s answers to listed phrasings, its suggestions for one-word topics and its minimum content.
-    answered = (confidence >= threshold) & (x[:, 0] >= settings.answer_min_probability) & (margins >= settings.answer_margin)
     top = len(VERIFIER_FEATURES) - len(FEATURES)  # where the best candidate's own features start
-    answered &= ~np.array([asks_beyond(row[top:]) for row in x], dtype=bool)  # as Matcher.decide
-    right = sum(answered[i] and outcomes[i][0] == outcomes[i][1] for i in answerable)
-    wrong = sum(answered[i] and outcomes[i][0] != outcomes[i][1] for i in range(len(outcomes)))
-    escalated = sum(not answered[i] for i in oos)
+    may_answer = (x[:, 0] >= settings.answer_min_probability) & (margins >= settings.answer_margin)
+    may_answer &= ~np.array([asks_beyond(row[top:]) for row in x], dtype=bool)  # as Matcher.decide
     top1 = sum(outcomes[i][0] == outcomes[i][1] for i in answerable)
-    return np.asarray([right, len(answerable), wrong, len(outcomes), escalated, len(oos), top1])
+    counts = {}
+    for threshold in thresholds:
+        answered = may_answer & (confidence >= threshold)
+        right = sum(answered[i] and outcomes[i][0] == outcomes[i][1] for i in answerable)
+        wrong = sum(answered[i] and outcomes[i][0] != outcomes[i][1] for i in range(len(outcomes)))
+        escalated = sum(not answered[i] for i in oos)
+        counts[threshold] = np.asarray([right, len(answerable), wrong, len(outcomes), escalated, len(oos), top1])
+    return counts
 
 
 def rates(counts: np.ndarray) -> str:
@@ -313,11 +317,10 @@ def main():
             ranker = fit_ranker([g for n in train for g in data[n]])
             verifier = fit_verifier(data, train)
             for name in test:
+                counts = measure(data[name], ranker, verifier, table)
                 for t in table:
-                    counts = measure(data[name], ranker, verifier, t)
-                    table[t] += counts
-                    if t == default:
-                        print(f"  {name:12} {rates(counts)}")
+                    table[t] += counts[t]
+                print(f"  {name:12} {rates(counts[default])}")
         print(f"all {len(names)} FAQs pooled:")
         for t, counts in table.items():
             print(f"  t={t:.2f}: {rates(counts)}")
