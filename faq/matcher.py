@@ -60,6 +60,7 @@ FEATURES = (
     "answer_thin",  # answer_coverage x thin: for such an entry, its answer says more of what it covers
     "aspect_unmet",  # what the question asks about (money, wages, a login ...) that the entry never mentions
     "term_missing",  # weight of a named fee, tax, certificate, fund ... (物业费, 公积金) the entry never mentions
+    "kind_unmet",  # kinds of answer the question wants (a time, a number, whom to ask) that the entry's answer never gives
     "exclusive",  # covered weight, each word's weight shared among the candidates that have it
     "coverage_gap",  # coverage minus the best other candidate's
     "question_prior",  # the question's log-odds of being out of scope from its wording alone (faq/prior.py)
@@ -74,6 +75,8 @@ SUGGEST_MIN_SHARE = 0.1  # a suggestion's ranker probability, at least this shar
 REPAIR_ANSWERS_CHECKED = 300  # answers searched for the rest of a question whose typo repair is in doubt
 MAX_SPLIT_LENGTH = 8  # a longer unknown word is a name or a run of digits, not a compound of FAQ words
 _HAN_WORD = re.compile("[\u4e00-\u9fff]+")
+_KIND_PATTERNS = {kind: re.compile(pattern) for kind, pattern in lexicon.ANSWER_KINDS.items()}
+_AMOUNT_ASKED = re.compile(lexicon.AMOUNT_ASKED)
 SUGGEST_RUNNER_UP = 0.15  # below the answer band, suggest only if the second entry is this probable
 
 
@@ -272,6 +275,7 @@ class Matcher:
         self.analyzer.learn_vocabulary(w for w, c in self.analyzer.canonical.items() if c in postings)
         self._finders: dict[tuple[str, str], tuple] = {}
         self._aspects: dict[tuple[int, str], bool] = {}  # (entry, aspect) -> mentioned; filled as asked
+        self._kinds: dict[tuple[int, str], bool] = {}  # (entry, kind of answer) -> its answer gives it; filled as asked
         self.surfaces: dict[str, tuple[str, ...]] = {}
         for word, concept in self.analyzer.canonical.items():
             if len(word) > 1:
@@ -305,6 +309,14 @@ class Matcher:
         if found is None:
             # Checked only for the aspects questions bring: at load time it would cost 0.3 s per 10,000 entries.
             found = self._aspects[key] = names_aspect(self.entry_texts[index], aspect) or names_aspect(self.answers[index], aspect)
+        return found
+
+    def _gives(self, index: int, kind: str) -> bool:
+        """Whether entry `index`'s answer states the kind of thing asked (lexicon.ANSWER_KINDS), memoised."""
+        key = (index, kind)
+        found = self._kinds.get(key)
+        if found is None:
+            found = self._kinds[key] = _KIND_PATTERNS[kind].search(self.answers[index]) is not None
         return found
 
     def analyze(self, text: str) -> Analysis:
@@ -530,6 +542,7 @@ class Matcher:
             thin * in_answer / total,
             float(sum(not self._mentions(index, aspect) for aspect in query.aspects)),
             term_missing,
+            float(sum(not self._gives(index, kind) for kind in query.kinds)),
         ]
 
     def decide(self, text: str) -> Decision:
@@ -579,7 +592,7 @@ class Matcher:
 class _Query:
     """What every candidate is compared with, computed once per question."""
 
-    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms", "oos_prior", "vector")
+    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms", "kinds", "oos_prior", "vector")
 
     def __init__(self, analysis: Analysis, matcher: Matcher, oos_prior: float):
         self.analysis = analysis
@@ -606,6 +619,9 @@ class _Query:
         self.intents = frozenset(c for c in analysis.concepts if c.startswith("intent:"))
         self.aspects = aspects_of(matcher.analyzer.segmenter.cut(analysis.text))
         self.terms = frozenset(c for c in self.nouns if _is_term(analysis.surfaces[c]))
+        self.kinds = frozenset(
+            (*(c for c in self.intents if c in _KIND_PATTERNS), *(("amount",) if _AMOUNT_ASKED.search(analysis.text) else ()))
+        )
         # Finds the question's word or one of its synonyms in an entry's text (None: nothing to find).
         self.finders = {c: matcher.finder(c, analysis.surfaces[c]) for c in analysis.concepts}
 

@@ -187,6 +187,30 @@ def test_an_aspect_the_entry_never_mentions_is_not_answered_from_it():
     assert ranked["isolation.returning-staff"].features[FEATURES.index("aspect_unmet")] >= 1.0
 
 
+def test_a_kind_of_answer_the_entry_never_gives_counts_against_it(tmp_path):
+    faq = one_category_faq(tmp_path, """
+        - id: permit.apply
+          category: c
+          question: 通行证怎么办理
+          answer: 向区交通运输局提交申请表和行驶证复印件。
+        - id: permit.renew
+          category: c
+          question: 通行证到期了怎么续
+          answer: 到期前3个工作日内在原窗口续办，当天可取。
+    """)
+    matcher = Matcher(load_faq(faq))
+    kind = FEATURES.index("kind_unmet")
+    for question in ("通行证办下来要几天", "通行证啥时候能拿到"):
+        ranked = {s.entry.id: s.features[kind] for s in matcher.rank(question, 2)}
+        # The first answer states no time at all; the second does (3个工作日, 当天).
+        assert ranked == {"permit.apply": 1.0, "permit.renew": 0.0}, question
+    # Asked how many, the answer must hold a count or an amount; a telephone number is not one.
+    ranked = {s.entry.id: s.features[kind] for s in matcher.rank("通行证一次要交几份材料", 2)}
+    assert ranked["permit.apply"] == 1.0
+    ranked = {s.entry.id: s.features[kind] for s in matcher.rank("办通行证的电话是多少", 2)}
+    assert set(ranked.values()) == {0.0}
+
+
 def test_everyday_words_that_look_like_an_aspect_do_not_stop_an_answer():
     # 丢了 (thrown away), 打到 (aimed at), 元 (in 元器件): none asks about a loss, a payout or money, so
     # the entry that answers the question still does.
