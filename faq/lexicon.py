@@ -159,19 +159,26 @@ SEPARABLE_VERBS = ("消毒", "请假", "洗手", "吃饭", "加班", "放假", "
 # What kind of answer a question wants (a time, how often, whom to ask, a number) and how an answer that
 # gives it reads. A near miss often asks for what its entry's answer never states: "申请交上去几天能批"
 # against an answer that names no time, "一只口罩多少钱" against one without a price.
-_NUMBER = "[0-9０-９零一二两三四五六七八九十百千万半]"
+_NUMBER = "[0-9零一二两三四五六七八九十百千万半]"  # answers are read after NFKC: digits are half-width
+_TIMES = "(?!性)"  # 次 but not 一次性 (disposable)
 ANSWER_KINDS = {
     "intent:duration": (
-        _NUMBER + "+ *个?(工作日|自然日|天|日|小时|周|星期|个月|月|年|分钟)|当天|当日|即日|即时|随时|立即|实时|即办|同步|"
-        "之前|以前|之后|以后|另行|暂停|暂缓|暂不|尚未|每周|周[一二三四五六日]|星期[一二三四五六日天]"),
-    "intent:frequency": ("每(天|日|周|班|小时|晚|早|餐|次|月|人|批|车|趟)|" + _NUMBER + "+ *(次|遍)|一天|每隔|定时|定期|随时"),
-    "intent:who": ("部门|局|委|办|中心|站|所|科|街道|社区|乡镇|镇|县|区|市|政府|专班|指挥部|热线|电话|联系|窗口|银行|"
-                   "公司|协会|专员|负责人|网格员|驻厂员|指导员|单位|企业|医院|医疗机构|机构"),
+        _NUMBER + "+ *个?(工作日|自然日|天|日|小时|周|星期|个月|月|年|分钟)|[0-9]{1,2} *[:点时]|当天|当日|即日|即时|随时|立即|"
+        "实时|即办|同步|之前|以前|之后|以后|之内|上午|下午|早上|晚上|月初|月底|年底|截止|另行|暂停|暂缓|暂不|尚未|每周|"
+        "周[一二三四五六日]|星期[一二三四五六日天]"),
+    "intent:frequency": (
+        "每(天|日|周|班|小时|晚|早|餐|次|月|人|批|车|趟)|" + _NUMBER + "+ *(次" + _TIMES + "|遍)|一天|每隔|定时|定期|随时"),
+    # Whom to ask: a body, a post or a line, not any 区 or 企业 an answer names.
+    "intent:who": (
+        "部门|[卫发经商建教农科人]委|委员会|管委会|局|办公室|办事处|指挥部|专班|中心|服务站|工作站|派出所|卫生院|医院|街道|社区|"
+        "乡镇|村委|居委|政府|窗口|热线|电话|联系|银行|协会|商会|专员|负责人|网格员|驻厂员|指导员|驻企|干部|工作人员|物业"),
     "amount": (
-        _NUMBER + "+ *(元|块|万|亿|%|％|成|个|人|名|家|台|只|米|平|倍|折|吨|件|箱|户|座|辆|份|套|支|张|度|°|℃|mg|毫|克|升|"
-        "ml|公斤|斤|kg|级|岁|周岁|小时|分钟|天|间|床|层|批|次|班|桌|位|单|:)|免费|全额|减半|不收|不超过|不少于|以上|以下|以内"),
+        _NUMBER + "+ *(元|块|万|亿|%|成|个|人|名|家|台|只|米|平|倍|折|吨|件|箱|户|座|辆|份|套|支|张|度|°|mg|毫|克|升|"
+        "ml|公斤|斤|kg|级|岁|周岁|小时|分钟|天|间|床|层|批|次" + _TIMES + "|班|桌|位|单|:)|免费|全额|减半|不收|不超过|不少于|"
+        "以上|以下|以内"),
 }
-# A question asks for an amount or a count with these (for a time or a frequency, with the INTENTS above);
-# 多少 after a telephone or a number asks for a contact (ASPECTS).
-AMOUNT_ASKED = ("几(个|成|人|名|家|份|台|辆|张|种|样|项|条|级|岁|层|间|桌|位|批|吨|斤|米|度|折|倍)|比例|上限|"
-                "(?<!电话)(?<!号码)(?<!电话是)(?<!号码是)(?<!号)多少")
+# A question asks for an amount or a count with these (for a time or a frequency, with the INTENTS above),
+# read with its spaces removed. Not 好几个 or 十几个 (some, a dozen or so), nor 多少 after a telephone,
+# a number, a hotline or a mobile (that asks for a contact: ASPECTS). 多少天 asks for both a time and a count.
+AMOUNT_ASKED = ("(?<![十好这那前头两])几(个|成|人|名|家|份|台|辆|张|种|样|项|条|级|岁|层|间|桌|位|批|吨|斤|米|度|折|倍)|比例|"
+                "上限|(?<![话码号线机式])(?<![话码号线机式]是)多少")

@@ -619,9 +619,8 @@ class _Query:
         self.intents = frozenset(c for c in analysis.concepts if c.startswith("intent:"))
         self.aspects = aspects_of(matcher.analyzer.segmenter.cut(analysis.text))
         self.terms = frozenset(c for c in self.nouns if _is_term(analysis.surfaces[c]))
-        self.kinds = frozenset(
-            (*(c for c in self.intents if c in _KIND_PATTERNS), *(("amount",) if _AMOUNT_ASKED.search(analysis.text) else ()))
-        )
+        asks_amount = _AMOUNT_ASKED.search(analysis.text.replace(" ", "")) is not None
+        self.kinds = frozenset((*(c for c in self.intents if c in _KIND_PATTERNS), *(("amount",) if asks_amount else ())))
         # Finds the question's word or one of its synonyms in an entry's text (None: nothing to find).
         self.finders = {c: matcher.finder(c, analysis.surfaces[c]) for c in analysis.concepts}
 

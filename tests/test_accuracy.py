@@ -42,17 +42,17 @@ FLOORS = [
     ("eval_factory.yaml", DATA / "factory_faq.yaml", 0.89, 0.007, 0.95, 0.90),
     ("eval_construction.yaml", DATA / "construction_faq.yaml", 0.83, 0.007, 0.95, 0.95),
     ("eval_labor.yaml", DATA / "labor_faq.yaml", 0.84, 0, 1.00, 0.90),
-    ("eval_trade.yaml", DATA / "trade_faq.yaml", 0.79, 0, 1.00, 0.90),
+    ("eval_trade.yaml", DATA / "trade_faq.yaml", 0.78, 0, 1.00, 0.90),
     # Written blind in the fifth session, FAQs with 3-5 phrasings per entry.
     ("eval_agri.yaml", DATA / "agri_faq.yaml", 0.95, 0, 1.00, 0.95),
-    ("eval_catering.yaml", DATA / "catering_faq.yaml", 0.89, 0.007, 0.95, 0.95),
+    ("eval_catering.yaml", DATA / "catering_faq.yaml", 0.90, 0.007, 0.95, 0.95),
     ("eval_techpark.yaml", DATA / "techpark_faq.yaml", 0.90, 0, 1.00, 0.95),
     ("eval_mining.yaml", DATA / "mining_faq.yaml", 0.95, 0, 1.00, 0.95),
     # Written blind; their misses were read when the aspect list of faq/lexicon.py was written.
     ("eval_office.yaml", DATA / "office_faq.yaml", 0.94, 0, 1.00, 0.90),
-    ("eval_food.yaml", DATA / "food_faq.yaml", 0.94, 0, 1.00, 0.90),
+    ("eval_food.yaml", DATA / "food_faq.yaml", 0.93, 0, 1.00, 0.90),
     ("eval_medical.yaml", DATA / "medical_faq.yaml", 0.88, 0.007, 0.95, 0.95),
-    ("eval_schools.yaml", DATA / "schools_faq.yaml", 0.87, 0, 1.00, 0.95),
+    ("eval_schools.yaml", DATA / "schools_faq.yaml", 0.88, 0, 1.00, 0.95),
     ("eval_tourism.yaml", DATA / "tourism_faq.yaml", 0.87, 0.007, 0.95, 0.95),
     ("eval_auto.yaml", DATA / "auto_faq.yaml", 0.94, 0, 1.00, 0.95),
     ("eval_garment.yaml", DATA / "garment_faq.yaml", 0.91, 0, 1.00, 0.95),
@@ -63,7 +63,7 @@ FLOORS = [
     # Written blind in the fifth session (3-5 phrasings per entry).
     ("eval_electronics.yaml", DATA / "electronics_faq.yaml", 0.88, 0, 1.00, 0.95),
     ("eval_express.yaml", DATA / "express_faq.yaml", 0.89, 0.019, 0.91, 0.95),
-    ("eval_eldercare.yaml", DATA / "eldercare_faq.yaml", 0.95, 0, 1.00, 0.95),
+    ("eval_eldercare.yaml", DATA / "eldercare_faq.yaml", 0.94, 0, 1.00, 0.95),
     ("eval_smefinance.yaml", DATA / "smefinance_faq.yaml", 0.86, 0.013, 0.95, 0.95),
     # Written blind in the sixth session (3-5 phrasings per entry), measured once before any change
     # of that session; their misses were then read when the aspect list was split finer.
@@ -76,7 +76,7 @@ FLOORS = [
     # Written blind in the eighth session (3-5 phrasings per entry), measured once before any change
     # of that session; one missed courtesy ("已填报，谢谢") was then read.
     ("eval_county.yaml", DATA / "county_faq.yaml", 0.95, 0, 1.00, 0.95),
-    ("eval_property.yaml", DATA / "property_faq.yaml", 0.90, 0.026, 0.91, 0.95),
+    ("eval_property.yaml", DATA / "property_faq.yaml", 0.90, 0.019, 0.95, 0.95),
     ("eval_pharma.yaml", DATA / "pharma_faq.yaml", 0.95, 0, 1.00, 0.95),
     # Written blind in the ninth session (3-5 phrasings per entry) and measured once, after that
     # session's changes and before anything else: a development zone's service group, car dealers and
@@ -98,9 +98,9 @@ FLOORS = [
     # and as it left it: shipyards, tea gardens, housekeeping services, solar panel plants, toy and
     # stationery exporters. Then learned from, once fresh blind FAQs were written to take their place.
     ("eval_shipyard.yaml", DATA / "shipyard_faq.yaml", 0.97, 0, 1.00, 0.95),
-    ("eval_tea.yaml", DATA / "tea_faq.yaml", 0.89, 0.019, 0.91, 0.95),
+    ("eval_tea.yaml", DATA / "tea_faq.yaml", 0.88, 0.019, 0.91, 0.95),
     ("eval_housekeeping.yaml", DATA / "housekeeping_faq.yaml", 0.91, 0.007, 1.00, 0.95),
-    ("eval_solar.yaml", DATA / "solar_faq.yaml", 0.96, 0.013, 0.91, 0.95),
+    ("eval_solar.yaml", DATA / "solar_faq.yaml", 0.96, 0.007, 0.95, 0.95),
     ("eval_toys.yaml", DATA / "toys_faq.yaml", 0.90, 0.007, 0.95, 0.95),
     # Written blind late in the eleventh session and measured twice, with the code as the session found
     # it and as it left it: distilleries, eyewear, cosmetics and hand sanitiser plants, stone
@@ -124,27 +124,27 @@ FLOORS = [
     ("eval_bakery.yaml", DATA / "bakery_faq.yaml", 0.94, 0.007, 0.95, 0.95),
     ("eval_hardware.yaml", DATA / "hardware_faq.yaml", 0.95, 0.007, 0.95, 0.95),
     ("eval_hospitalsupply.yaml", DATA / "hospitalsupply_faq.yaml", 0.90, 0, 1.00, 0.95),
-    ("eval_mall.yaml", DATA / "mall_faq.yaml", 0.94, 0, 1.00, 0.95),
+    ("eval_mall.yaml", DATA / "mall_faq.yaml", 0.93, 0, 1.00, 0.95),
     ("eval_farmstay.yaml", DATA / "farmstay_faq.yaml", 0.96, 0, 1.00, 0.95),
     # Written blind in the twelfth session before any change of that session, and measured twice, with
     # the code as the session found it and as it left it: grain depots and flour mills, ceramics kilns,
     # tutoring centres, flower and nursery growers, dairy farms. No model learned from them.
     ("eval_grain.yaml", DATA / "grain_faq.yaml", 0.90, 0.013, 0.91, 0.95),
-    ("eval_ceramics.yaml", DATA / "ceramics_faq.yaml", 0.86, 0.019, 0.91, 0.95),
-    ("eval_tutoring.yaml", DATA / "tutoring_faq.yaml", 0.76, 0.032, 0.87, 0.95),
+    ("eval_ceramics.yaml", DATA / "ceramics_faq.yaml", 0.85, 0.026, 0.87, 0.95),
+    ("eval_tutoring.yaml", DATA / "tutoring_faq.yaml", 0.77, 0.032, 0.87, 0.95),
     ("eval_flowers.yaml", DATA / "flowers_faq.yaml", 0.85, 0.032, 0.95, 0.95),
     ("eval_dairy.yaml", DATA / "dairy_faq.yaml", 0.79, 0.038, 0.87, 0.95),
     # Written blind alongside them and measured the same way: plastics and injection moulding, lithium
     # batteries, wet markets, petrol stations, luggage and leather goods. No model learned from them.
     ("eval_plastics.yaml", DATA / "plastics_faq.yaml", 0.85, 0.019, 0.91, 0.95),
-    ("eval_battery.yaml", DATA / "battery_faq.yaml", 0.81, 0.019, 0.91, 0.95),
+    ("eval_battery.yaml", DATA / "battery_faq.yaml", 0.82, 0.019, 0.91, 0.95),
     ("eval_wetmarket.yaml", DATA / "wetmarket_faq.yaml", 0.81, 0.032, 0.87, 0.95),
     ("eval_gasstation.yaml", DATA / "gasstation_faq.yaml", 0.79, 0.007, 1.00, 0.95),
     ("eval_luggage.yaml", DATA / "luggage_faq.yaml", 0.93, 0.007, 0.95, 0.95),
     # Written blind after the twelfth session's last change and measured twice, with the code as the
     # session found it and as it left it: bathhouses and foot-massage parlours, glassworks, fireworks,
     # car rental and ride-hailing fleets, confinement centres. No model learned from them.
-    ("eval_bathhouse.yaml", DATA / "bathhouse_faq.yaml", 0.91, 0, 1.00, 0.95),
+    ("eval_bathhouse.yaml", DATA / "bathhouse_faq.yaml", 0.92, 0, 1.00, 0.95),
     ("eval_glass.yaml", DATA / "glass_faq.yaml", 0.88, 0.026, 0.95, 0.95),
     ("eval_fireworks.yaml", DATA / "fireworks_faq.yaml", 0.90, 0.019, 0.95, 0.95),
     ("eval_carrental.yaml", DATA / "carrental_faq.yaml", 0.79, 0.013, 0.95, 0.95),
@@ -154,7 +154,7 @@ FLOORS = [
     ("eval_wood.yaml", DATA / "wood_faq.yaml", 0.90, 0, 1.00, 0.95),
     ("eval_mushrooms.yaml", DATA / "mushrooms_faq.yaml", 0.95, 0.013, 0.91, 0.95),
     ("eval_gyms.yaml", DATA / "gyms_faq.yaml", 0.90, 0, 1.00, 0.95),
-    ("eval_cinemas.yaml", DATA / "cinemas_faq.yaml", 0.95, 0, 1.00, 0.95),
+    ("eval_cinemas.yaml", DATA / "cinemas_faq.yaml", 0.94, 0, 1.00, 0.95),
     ("eval_spinning.yaml", DATA / "spinning_faq.yaml", 0.90, 0, 1.00, 0.95),
     ("eval_staffing.yaml", DATA / "staffing_faq.yaml", 0.90, 0.007, 0.91, 0.95),
     # Written blind in the eleventh session as more to learn from (measured once first, with the code
@@ -163,7 +163,7 @@ FLOORS = [
     ("eval_dyeing.yaml", DATA / "dyeing_faq.yaml", 0.93, 0, 1.00, 0.95),
     ("eval_renovation.yaml", DATA / "renovation_faq.yaml", 0.94, 0.007, 0.95, 0.95),
     ("eval_machining.yaml", DATA / "machining_faq.yaml", 0.94, 0.013, 0.91, 0.95),
-    ("eval_recycling.yaml", DATA / "recycling_faq.yaml", 0.92, 0.007, 0.95, 0.95),
+    ("eval_recycling.yaml", DATA / "recycling_faq.yaml", 0.91, 0.007, 0.95, 0.95),
     ("eval_paper.yaml", DATA / "paper_faq.yaml", 0.92, 0, 1.00, 0.95),
     ("eval_aquaculture.yaml", DATA / "aquaculture_faq.yaml", 0.95, 0.007, 1.00, 0.95),
     ("eval_ads.yaml", DATA / "ads_faq.yaml", 0.93, 0.013, 0.91, 0.95),
