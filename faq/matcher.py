@@ -3,9 +3,9 @@
 Each candidate entry gets a feature vector (word coverage, phrase overlap, character bigrams, fuzzy
 similarity, keywords, …, and how out of scope the question's wording looks: faq/prior.py). Two
 models fitted on labelled questions (bench/train_ranker.py, weights in faq/data/ranker.json) act on it: the ranker, a conditional logit, gives each candidate its
-probability of being the answer beside a "none of them" option (a softmax); the verifier, a
-logistic model over how the first candidate stands against the rest, gives the confidence 0..1
-that the first candidate is right. The bands in config act on that confidence.
+probability of being the answer beside a "none of them" option (a softmax); the verifier, boosted
+trees over how the first candidate stands against the rest, gives the confidence 0..1 that the
+first candidate is right. The bands in config act on that confidence.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from faq.loader import Entry, Faq, bulk_build
 from faq.prior import QuestionPrior, load_prior
 from faq.replies import render_reply
 from faq.text import clean, is_courtesy, normalize, segmenter, strip_greetings, to_simplified
+from faq.trees import BoostedTrees
 
 RANKER_FILE = Path(__file__).resolve().parent / "data" / "ranker.json"
 ANSWER_ONLY_CREDIT = 0.4  # a question word found only in an entry's answer counts for this much
@@ -116,8 +117,7 @@ class Models:
 
     rank_coef: np.ndarray
     rank_bias: float
-    verify_coef: np.ndarray
-    verify_bias: float
+    verifier: BoostedTrees
 
 
 def load_models(path: Path = RANKER_FILE) -> Models:
@@ -127,8 +127,7 @@ def load_models(path: Path = RANKER_FILE) -> Models:
     return Models(
         np.asarray([rank["weights"][n] for n in FEATURES], dtype=np.float64),
         float(rank["bias"]),
-        np.asarray([verify["weights"][n] for n in VERIFIER_FEATURES], dtype=np.float64),
-        float(verify["bias"]),
+        BoostedTrees.from_json(verify, VERIFIER_FEATURES),
     )
 
 
@@ -356,14 +355,14 @@ class Matcher:
         found = best[len(word)]
         return found if found and len(found) > 1 else None
 
-    def _torn(self, ranked: list[Candidate], analysis: Analysis) -> bool:
-        """Worth a "您是不是想问": two entries both plausible, or a one-word topic several entries share.
+    def _torn(self, ranked: list[Candidate]) -> bool:
+        """Worth a "您是不是想问": two entries both plausible.
 
         A question that half-matches a single entry is more often one the FAQ does not cover at all:
         that goes to a cadre rather than into a list of guesses.
         """
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0
-        return runner_up >= SUGGEST_RUNNER_UP or self._names_only_a_topic(analysis)
+        return runner_up >= SUGGEST_RUNNER_UP
 
     def _names_only_a_topic(self, analysis: Analysis) -> bool:
         """One word that several entries share ("口罩", "消毒") names a topic, not a question: suggest."""
@@ -417,8 +416,7 @@ class Matcher:
 
     def confidence(self, matrix: np.ndarray, logits: np.ndarray, probs: np.ndarray) -> float:
         """The verifier's probability that the best candidate is the right answer."""
-        features = verifier_features(matrix, logits, probs)
-        return 1.0 / (1.0 + math.exp(-(float(features @ self.models.verify_coef) + self.models.verify_bias)))
+        return self.models.verifier.probability(verifier_features(matrix, logits, probs))
 
     def feature_matrix(self, candidates: list[int], query: "_Query") -> np.ndarray:
         """Features of each candidate, including how it compares with the other candidates."""
@@ -581,7 +579,10 @@ class Matcher:
             and not self._names_only_a_topic(analysis)
         ):
             decision = Decision("answer", top.faq_id, confidence, shown)
-        elif not beyond and confidence >= settings.suggest_threshold and self._torn(ranked, analysis):
+        elif not beyond and (
+            # A one-word topic is asked about, not answered: list its entries however unsure the first is.
+            self._names_only_a_topic(analysis) or (confidence >= settings.suggest_threshold and self._torn(ranked))
+        ):
             close = [c for c in ranked if c.score >= SUGGEST_MIN_SHARE * top.score][: settings.max_suggestions]
             decision = Decision("suggest", top.faq_id, confidence, close)
         else:

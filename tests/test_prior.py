@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 
 from faq.loader import load_faq
-from faq.matcher import FEATURES, VERIFIER_FEATURES, Matcher, load_models
+from faq.matcher import FEATURES, VERIFIER_FEATURES, Matcher, load_models, verifier_features
 from faq.prior import QuestionPrior, fit_prior, grams, load_prior
 from faq.text import normalize
 from tests.conftest import train_ranker
@@ -44,7 +44,15 @@ def test_shipped_prior_finds_case_work_less_likely_to_be_in_the_faq():
 def test_the_models_count_the_prior_only_against_an_answer():
     models = load_models()
     assert dict(zip(FEATURES, models.rank_coef))["question_prior"] < 0
-    assert dict(zip(VERIFIER_FEATURES, models.verify_coef))["top.question_prior"] <= 0
+    matcher = Matcher(load_faq(ROOT / "faq" / "data" / "faq.yaml"))
+    column = VERIFIER_FEATURES.index("top.question_prior")
+    for question in ("员工就餐是否分开", "厂区一天消毒几次", "营业执照丢了咋补办"):
+        row = verifier_row(matcher, question)
+        confidences = []
+        for value in (-4.0, -1.0, 0.0, 1.0, 4.0):
+            row[column] = value
+            confidences.append(models.verifier.probability(row))
+        assert confidences == sorted(confidences, reverse=True), question
 
 
 CASE_WORK_FAQ = """version: 1
@@ -108,6 +116,12 @@ def test_the_shipped_prior_is_what_the_labelled_questions_give():
     assert set(refit.idf) == set(shipped.idf)
     for _, text, _ in questions[::50]:
         assert abs(refit.logit(text) - shipped.logit(text)) < 0.01, text
+
+
+def verifier_row(matcher: Matcher, question: str):
+    """What the verifier sees for a question's first choice."""
+    _, matrix, logits, probs = matcher._score(matcher.analyze(question), 0.0)
+    return verifier_features(matrix, logits, probs)
 
 
 def test_an_empty_question_gets_the_base_rate():
