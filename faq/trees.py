@@ -57,22 +57,40 @@ class BoostedTrees:
             ],
         }
 
+    def __post_init__(self) -> None:
+        # Flat views: one walk costs a handful of numpy calls whatever the number of trees.
+        count, inner = len(self.feature), 2**self.depth - 1
+        start = np.arange(count) * inner  # each tree's root in the flat split arrays
+        flat = {
+            "_split_feature": self.feature.ravel(),
+            "_split_threshold": self.threshold.ravel(),
+            "_leaf_value": self.value.ravel(),
+            "_roots": start,
+            "_child_shift": start - 1,  # left child of flat split k is 2k - shift, right 2k - shift + 1
+            "_leaf_shift": np.arange(count) * (inner + 1) - start - inner,  # flat node -> its flat leaf
+        }
+        for name, array in flat.items():
+            object.__setattr__(self, name, array)
+
     def raw(self, rows: np.ndarray) -> np.ndarray:
-        """Log-odds for each row of a (questions, features) matrix."""
+        """Log-odds for each row of a (questions, features) matrix, or for one feature vector."""
         rows = np.atleast_2d(rows)
-        count = len(self.feature)
-        trees = np.arange(count)
-        node = np.zeros((len(rows), count), dtype=np.intp)
+        node = np.broadcast_to(self._roots, (len(rows), len(self._roots)))
         for _ in range(self.depth):
-            split = self.feature[trees, node]
-            above = np.take_along_axis(rows, split, axis=1) > self.threshold[trees, node]
-            node = 2 * node + 1 + above
-        leaves = node - (2**self.depth - 1)
-        return self.base + self.value[trees, leaves].sum(axis=1)
+            values = np.take_along_axis(rows, self._split_feature[node], axis=1)
+            node = 2 * node - self._child_shift + (values > self._split_threshold[node])
+        return self.base + self._leaf_value[node + self._leaf_shift].sum(axis=1)
+
+    def _raw_one(self, row: np.ndarray) -> float:
+        """raw() for one feature vector, without the matrix bookkeeping (it runs once per question)."""
+        node = self._roots
+        for _ in range(self.depth):
+            node = 2 * node - self._child_shift + (row.take(self._split_feature.take(node)) > self._split_threshold.take(node))
+        return self.base + float(self._leaf_value.take(node + self._leaf_shift).sum())
 
     def probability(self, row: np.ndarray) -> float:
         """The model's probability for one feature vector."""
-        return 1.0 / (1.0 + math.exp(-float(self.raw(row)[0])))
+        return 1.0 / (1.0 + math.exp(-self._raw_one(np.asarray(row, dtype=np.float64))))
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
         """The model's probability for each row."""
