@@ -258,7 +258,9 @@ def fit_trees(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> BoostedTrees
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     against = {f"top.{n}" for n in AGAINST}
-    # The ranker's probability can only raise it; evidence against can only lower it.
+    assert against <= set(VERIFIER_FEATURES), "every feature counted against must reach the verifier"
+    # Evidence against can only lower the confidence. p1 alone is held to raise it: log_p1 and the
+    # logits are free, so the whole is not monotonic in the ranker's probability.
     monotonic = [1 if n == "p1" else -1 if n in against else 0 for n in VERIFIER_FEATURES]
     model = HistGradientBoostingClassifier(
         max_iter=TREES, max_depth=TREE_DEPTH, learning_rate=TREE_STEP, min_samples_leaf=TREE_LEAF,
@@ -282,6 +284,7 @@ def exported(model) -> BoostedTrees:
 
         def fill(node: int, position: int, level: int) -> None:
             if level == TREE_DEPTH:
+                assert nodes[node]["is_leaf"], "a tree deeper than TREE_DEPTH"
                 value[position - inner] = float(nodes[node]["value"])
             elif nodes[node]["is_leaf"]:  # a leaf above the full depth: every path below reaches it
                 fill(node, 2 * position + 1, level + 1), fill(node, 2 * position + 2, level + 1)

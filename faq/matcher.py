@@ -121,7 +121,7 @@ class Models:
 
 
 def load_models(path: Path = RANKER_FILE) -> Models:
-    """Both models' weights from faq/data/ranker.json (written by bench/train_ranker.py)."""
+    """Both models from faq/data/ranker.json: the ranker's weights and the verifier's trees (bench/train_ranker.py)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     rank, verify = data["ranker"], data["verifier"]
     return Models(
