@@ -569,6 +569,7 @@ class Matcher:
             return render_reply(Decision("answer", entry_id, 1.0, shown[: max(settings.max_suggestions, 2)]), self.faq)
         margin = top.score - (ranked[1].score if len(ranked) > 1 else 0.0)
         beyond = asks_beyond(matrix[order[0]])
+        topic = self._names_only_a_topic(analysis)
         if (
             not beyond
             and confidence >= settings.answer_threshold
@@ -576,12 +577,12 @@ class Matcher:
             # on answerable questions, can be sure of a first choice the ranker doubts.
             and top.score >= settings.answer_min_probability
             and margin >= settings.answer_margin
-            and not self._names_only_a_topic(analysis)
+            and not topic
         ):
             decision = Decision("answer", top.faq_id, confidence, shown)
         elif not beyond and (
             # A one-word topic is asked about, not answered: list its entries however unsure the first is.
-            self._names_only_a_topic(analysis) or (confidence >= settings.suggest_threshold and self._torn(ranked))
+            topic or (confidence >= settings.suggest_threshold and self._torn(ranked))
         ):
             close = [c for c in ranked if c.score >= SUGGEST_MIN_SHARE * top.score][: settings.max_suggestions]
             decision = Decision("suggest", top.faq_id, confidence, close)

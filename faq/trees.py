@@ -32,6 +32,9 @@ class BoostedTrees:
     @classmethod
     def from_json(cls, data: dict, names: tuple[str, ...]) -> "BoostedTrees":
         """Read the stored form; the features are matched by name, so a reordered list still loads right."""
+        if data.get("kind") != "boosted-trees":
+            raise ValueError("the verifier is not boosted trees (a model file from before the thirteenth session?): "
+                             "refit with bench/train_ranker.py")
         stored = tuple(data["features"])
         missing = set(stored) - set(names)
         if missing:
@@ -74,15 +77,10 @@ class BoostedTrees:
 
     def raw(self, rows: np.ndarray) -> np.ndarray:
         """Log-odds for each row of a (questions, features) matrix, or for one feature vector."""
-        rows = np.atleast_2d(rows)
-        node = np.broadcast_to(self._roots, (len(rows), len(self._roots)))
-        for _ in range(self.depth):
-            values = np.take_along_axis(rows, self._split_feature[node], axis=1)
-            node = 2 * node - self._child_shift + (values > self._split_threshold[node])
-        return self.base + self._leaf_value[node + self._leaf_shift].sum(axis=1)
+        return np.asarray([self._raw_one(row) for row in np.atleast_2d(np.asarray(rows, dtype=np.float64))])
 
     def _raw_one(self, row: np.ndarray) -> float:
-        """raw() for one feature vector, without the matrix bookkeeping (it runs once per question)."""
+        """Log-odds for one feature vector: all trees walked together, a level at a time."""
         node = self._roots
         for _ in range(self.depth):
             node = 2 * node - self._child_shift + (row.take(self._split_feature.take(node)) > self._split_threshold.take(node))

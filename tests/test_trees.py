@@ -40,6 +40,11 @@ def test_a_model_using_a_feature_the_code_lacks_is_refused():
         BoostedTrees.from_json(two_trees().to_json(), ("a", "b"))
 
 
+def test_a_model_file_of_another_kind_is_refused_with_what_to_do():
+    with pytest.raises(ValueError, match="refit with bench/train_ranker.py"):
+        BoostedTrees.from_json({"bias": -1.2, "weights": {"p1": 1.4}}, NAMES)
+
+
 def test_no_trees_give_the_base_rate():
     assert BoostedTrees.constant(NAMES).probability(np.array([1.0, 2.0, 3.0])) == 0.5
 
