@@ -37,7 +37,6 @@ from faq.matcher import (  # noqa: E402
     Matcher,
     Models,
     _Query,
-    asks_beyond,
     softmax_with_none,
     verifier_features,
 )
@@ -85,7 +84,7 @@ VERIFIER_OOS_WEIGHT = 1.0
 # The verifier's trees: shallow and many, with a small step, as the five-fold check preferred over a
 # logistic model (about one point more right answers at the same share of wrong ones).
 TREES, TREE_DEPTH, TREE_STEP, TREE_LEAF, TREE_L2 = 200, 3, 0.05, 20, 1.0
-THRESHOLDS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)  # the check also measures the default answer_threshold
+THRESHOLDS = (0.7, 0.75, 0.8, 0.82, 0.84, 0.85, 0.86, 0.9)  # the check also measures the default answer_threshold
 FOLDS = 5  # each FAQ's prior and closeness come from models fitted without a fifth of the FAQs; the check's folds too
 VERIFIER_FOLDS = 4  # the verifier learns from rankers fitted without a quarter of the FAQs it sees
 
@@ -166,6 +165,11 @@ def examples(name: str, prior: QuestionPrior, embedding: Embedding):
 # because colloquial words in answerable questions outnumber out-of-scope ones in the data.
 AGAINST = ("missing", "unknown", "unknown_share", "missing_noun", "unknown_noun", "intent_clash", "aspect_unmet",
            "term_missing", "kind_unmet", "question_prior")
+
+
+# The ranker's own belief in its first choice, in each form the verifier sees: more of it never lowers the
+# confidence, so a question the ranker grows surer of is never answered less readily.
+RANKER_FOR = ("p1", "log_p1", "logit1", "logit_gap")
 
 
 def constrained(fit, x_names: tuple[str, ...], against: tuple[str, ...]):
@@ -258,10 +262,8 @@ def fit_trees(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> BoostedTrees
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     against = {f"top.{n}" for n in AGAINST}
-    assert against <= set(VERIFIER_FEATURES), "every feature counted against must reach the verifier"
-    # Evidence against can only lower the confidence. p1 alone is held to raise it: log_p1 and the
-    # logits are free, so the whole is not monotonic in the ranker's probability.
-    monotonic = [1 if n == "p1" else -1 if n in against else 0 for n in VERIFIER_FEATURES]
+    assert against | set(RANKER_FOR) <= set(VERIFIER_FEATURES), "every constrained feature must reach the verifier"
+    monotonic = [1 if n in RANKER_FOR else -1 if n in against else 0 for n in VERIFIER_FEATURES]
     model = HistGradientBoostingClassifier(
         max_iter=TREES, max_depth=TREE_DEPTH, learning_rate=TREE_STEP, min_samples_leaf=TREE_LEAF,
         l2_regularization=TREE_L2, early_stopping=False, monotonic_cst=monotonic, random_state=0,
@@ -310,9 +312,7 @@ def measure(groups, ranker, verifier, thresholds) -> dict[float, np.ndarray]:
     margins = np.asarray([o[2] for o in outcomes])
     # As Matcher.decide: x[:, 0] is the ranker's probability of its first choice. Not modelled here:
     # decide()'s answers to listed phrasings, its suggestions for one-word topics and its minimum content.
-    top = len(VERIFIER_FEATURES) - len(FEATURES)  # where the best candidate's own features start
     may_answer = (x[:, 0] >= settings.answer_min_probability) & (margins >= settings.answer_margin)
-    may_answer &= ~np.array([asks_beyond(row[top:]) for row in x], dtype=bool)  # as Matcher.decide
     top1 = sum(outcomes[i][0] == outcomes[i][1] for i in answerable)
     counts = {}
     for threshold in thresholds:

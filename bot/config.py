@@ -44,10 +44,10 @@ class FaqConfig:
 class BotConfig:
     name: str = "防疫助手"
     # Bands over the matcher's confidence (0..1); see README "How matching works".
-    answer_threshold: float = 0.8
+    answer_threshold: float = 0.82
     suggest_threshold: float = 0.6
     answer_margin: float = 0.1
-    answer_min_probability: float = 0.4
+    answer_min_probability: float = 0.3
     max_suggestions: int = 3
 
 

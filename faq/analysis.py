@@ -49,9 +49,10 @@ class Analyzer:
         self._word_cache: dict[str, tuple[str | None, float]] = {}
 
     def learn_vocabulary(self, words) -> None:
-        """Words the FAQ uses; a question's homophone typo of one of them is repaired."""
+        """Words the FAQ uses; a question's homophone typo of one of them is repaired (of two homophones, the first)."""
         for word in words:
-            if word.isascii() or word in lexicon.STOPWORDS:
+            # A typo is a window of Chinese characters; 84消毒液 would take 消毒液's pinyin with its digits dropped.
+            if not _is_hanzi(word) or word in lexicon.STOPWORDS:
                 continue
             if len(word) >= 2:
                 self._typo_vocab.setdefault(pinyin_key(word), word)

@@ -67,6 +67,7 @@ FEATURES = (
     "question_prior",  # the question's log-odds of being out of scope from its wording alone (faq/prior.py)
     "learned_similarity",  # closeness of question and entry in n-gram vectors fitted on labelled questions (faq/embedding.py)
     "similarity_gap",  # learned_similarity minus the best other candidate's
+    "length",  # log(1 + the question's characters): a long message asks more than its best entry answers
 )
 DIRICHLET_MU = 8.0
 CONCEPT_SEPARATOR = "\x1f"
@@ -101,14 +102,6 @@ class Scored:
 
 
 VERIFIER_FEATURES = ("p1", "p2", "logit1", "logit2", "logit_gap", "log_p1") + tuple(f"top.{f}" for f in FEATURES)
-# Evidence that the question asks about something the entry never mentions (a fee, a login, another
-# certificate): however well the rest matches, the entry does not answer it, so a cadre should.
-BEYOND_ENTRY = tuple(FEATURES.index(name) for name in ("aspect_unmet", "term_missing"))
-
-
-def asks_beyond(row) -> bool:
-    """Whether a candidate's features say the question asks about something the entry never mentions."""
-    return any(row[i] > 0 for i in BEYOND_ENTRY)
 
 
 @dataclass(frozen=True)
@@ -268,7 +261,8 @@ class Matcher:
         self._unknown_gram_idf = math.log((size + 1) / 0.5)
         self.char_idf = {c: math.log((size + 1) / (n + 0.5)) for c, n in char_df.items()}
         self.entry_vectors = self.embedding.embed_many(entry_words)
-        self.analyzer.learn_vocabulary({w for p in self.phrasings for w in p.analysis.surfaces.values()})
+        # In the FAQ's order, not a set's: which of two homophones a typo becomes must not vary by process.
+        self.analyzer.learn_vocabulary(dict.fromkeys(w for p in self.phrasings for w in p.analysis.surfaces.values()))
         # Synonyms of concepts the FAQ uses: a repair to any other word would be refused (_repair_fits),
         # and the shipped list has thousands of words whose pinyin is not worth computing for nothing.
         self.analyzer.learn_vocabulary(w for w, c in self.analyzer.canonical.items() if c in postings)
@@ -432,7 +426,7 @@ class Matcher:
             exclusive = sum(w / holders[c] for c, w in query.weights.items() if c in share) / query.total
             gap = row[0] - (runner_up if row[0] >= best else best)
             close_gap = close - (next_closest if close >= closest else closest)
-            row.extend((exclusive, gap, query.oos_prior, close, close_gap))
+            row.extend((exclusive, gap, query.oos_prior, close, close_gap, query.length))
         return np.asarray(rows, dtype=np.float64)
 
     def _candidates(self, weights: dict[str, float]) -> list[int]:
@@ -568,11 +562,9 @@ class Matcher:
             shown = [c for c in ranked if c.faq_id == entry_id] + [c for c in shown if c.faq_id != entry_id]
             return render_reply(Decision("answer", entry_id, 1.0, shown[: max(settings.max_suggestions, 2)]), self.faq)
         margin = top.score - (ranked[1].score if len(ranked) > 1 else 0.0)
-        beyond = asks_beyond(matrix[order[0]])
         topic = self._names_only_a_topic(analysis)
         if (
-            not beyond
-            and confidence >= settings.answer_threshold
+            confidence >= settings.answer_threshold
             # The ranker itself must favour the entry over "none of them": the verifier, fitted mostly
             # on answerable questions, can be sure of a first choice the ranker doubts.
             and top.score >= settings.answer_min_probability
@@ -580,10 +572,8 @@ class Matcher:
             and not topic
         ):
             decision = Decision("answer", top.faq_id, confidence, shown)
-        elif not beyond and (
+        elif topic or (confidence >= settings.suggest_threshold and self._torn(ranked)):
             # A one-word topic is asked about, not answered: list its entries however unsure the first is.
-            topic or (confidence >= settings.suggest_threshold and self._torn(ranked))
-        ):
             close = [c for c in ranked if c.score >= SUGGEST_MIN_SHARE * top.score][: settings.max_suggestions]
             decision = Decision("suggest", top.faq_id, confidence, close)
         else:
@@ -594,11 +584,12 @@ class Matcher:
 class _Query:
     """What every candidate is compared with, computed once per question."""
 
-    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms", "kinds", "oos_prior", "vector")
+    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms", "kinds", "oos_prior", "vector", "length")
 
     def __init__(self, analysis: Analysis, matcher: Matcher, oos_prior: float):
         self.analysis = analysis
         self.oos_prior = oos_prior
+        self.length = math.log1p(len(analysis.text))
         self.vector = matcher.embedding.embed(analysis.words)
         self.weights = {c: matcher.weight(c, analysis) for c in analysis.concepts}
         self.total = sum(self.weights.values()) or 1.0

@@ -78,7 +78,7 @@ def test_fitted_trees_never_let_evidence_against_raise_the_confidence():
     assert_monotonic(trees, x[:50], 0, falling=False)
 
 
-def test_the_shipped_verifier_counts_evidence_against_only_against():
+def test_the_shipped_verifier_counts_evidence_against_only_against_and_the_rankers_belief_only_for():
     train = train_ranker()
     verifier = load_models().verifier
     matcher = Matcher(load_faq(STARTER_FAQ))
@@ -88,6 +88,24 @@ def test_the_shipped_verifier_counts_evidence_against_only_against():
         rows.append(verifier_features(matrix, logits, probs))
     for name in train.AGAINST:
         assert_monotonic(verifier, np.array(rows), VERIFIER_FEATURES.index(f"top.{name}"), falling=True)
+    for name in train.RANKER_FOR:
+        assert_monotonic(verifier, np.array(rows), VERIFIER_FEATURES.index(name), falling=False)
+
+
+def test_a_surer_ranker_never_makes_the_shipped_verifier_less_sure():
+    # p1 and its log and logit rise together: swept as one, the confidence must not fall.
+    verifier = load_models().verifier
+    matcher = Matcher(load_faq(STARTER_FAQ))
+    _, matrix, logits, probs = matcher._score(matcher.analyze("返岗员工隔离期间的工资谁出"), 0.0)
+    row = verifier_features(matrix, logits, probs)
+    swept = np.repeat(row[None, :], 40, axis=0)
+    p1 = np.linspace(0.05, 0.99, 40)
+    rise = np.log(p1 / row[VERIFIER_FEATURES.index("p1")])  # the first logit's rise that gives such a p1
+    swept[:, VERIFIER_FEATURES.index("p1")] = p1
+    swept[:, VERIFIER_FEATURES.index("log_p1")] = np.log(p1)
+    swept[:, VERIFIER_FEATURES.index("logit1")] += rise
+    swept[:, VERIFIER_FEATURES.index("logit_gap")] += rise
+    assert (np.diff(verifier.probabilities(swept)) >= -1e-12).all()
 
 
 def assert_monotonic(trees: BoostedTrees, rows: np.ndarray, column: int, falling: bool) -> None:
