@@ -633,7 +633,7 @@ def aspects_of(words: tuple[str, ...]) -> frozenset[str]:
 
 
 def names_aspect(text: str, aspect: str) -> bool:
-    """Whether an entry's text uses one of an aspect's words anywhere (generous: then it is not vetoed)."""
+    """Whether an entry's text uses one of an aspect's words anywhere (generous: then it does not count against the entry)."""
     return any(w in text for w in lexicon.ASPECTS[aspect])
 
 
