@@ -11,6 +11,7 @@ from faq.text import Segmenter, load_synonym_file, normalize_term, pinyin_key, S
 INTENT_WEIGHT = 0.35
 FUNCTION_CHAR_FREQUENCY = 150_000  # jieba counts: 着 188,584, 的 318,825; 里 77,054, 读 5,660
 SINGLE_CHAR_FACTOR = 0.5
+MAX_TYPO_WINDOW = 4  # characters: a longer run that is no word is a name or a phrase, not one typo
 # "多久消毒一次" asks how often, not how long: 多久 ... 一次 split by the words in between.
 _HOW_OFTEN = re.compile("(多久|多长时间|隔多长|隔多久)[^ ]{0,8}一[次回遍趟](?!性)")  # not across a comma, nor 一次性
 
@@ -45,6 +46,10 @@ class Analyzer:
         self.segmenter = segmenter.with_words(faq_words)
         self._total = self.segmenter.total
         self._typo_vocab: dict[str, str] = {}
+        # The characters FAQ words of two to four characters hold in place (one per position for two,
+        # pairs of positions for more): a window that shares too few with every word can be no typo of
+        # one (_close), and needs no pinyin.
+        self._typo_marks: set[tuple] = set()
         self._used_chars: set[str] = set()  # one-character words the FAQ uses: typed on purpose (戴, not 带)
         self._word_cache: dict[str, tuple[str | None, float]] = {}
 
@@ -56,6 +61,8 @@ class Analyzer:
                 continue
             if len(word) >= 2:
                 self._typo_vocab.setdefault(pinyin_key(word), word)
+                if len(word) <= MAX_TYPO_WINDOW:
+                    self._typo_marks.update(_marks(word))
             else:
                 self._used_chars.add(word)
 
@@ -147,13 +154,15 @@ class Analyzer:
         i, n = 0, len(text)
         while i < n:
             chunk, used = text[i], 1
-            for size in (4, 3, 2):
+            for size in range(MAX_TYPO_WINDOW, 1, -1):
                 window = text[i : i + size]
                 if len(window) < size or not _is_hanzi(window):
                     continue
                 if window in self.canonical or self.segmenter.frequency(window) > 0:
                     chunk, used = window, size  # a real word: keep it whole
                     break
+                if self._typo_marks.isdisjoint(_marks(window)):
+                    continue
                 word = self._typo_vocab.get(pinyin_key(window))
                 if word and word != window and word not in refuse and _close(window, word) and self._plausible_typo(window, word) and not self._binds_outside(text, i, window, word):
                     chunk, used = word, size
@@ -165,6 +174,15 @@ class Analyzer:
 
 def _is_hanzi(text: str) -> bool:
     return all("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def _marks(word: str) -> tuple[tuple, ...]:
+    """What a word and a typo of it (_close) must share: for two characters one in place, for three or
+    four two in place."""
+    size = len(word)
+    if size == 2:
+        return ((size, 0, word[0]), (size, 1, word[1]))
+    return tuple((size, i, j, word[i], word[j]) for i in range(size) for j in range(i + 1, size))
 
 
 def _close(window: str, word: str) -> bool:

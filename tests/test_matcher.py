@@ -1,6 +1,7 @@
 """Bands of the matcher's decision, and the evidence it uses."""
 import dataclasses
 import os
+import random
 import subprocess
 import sys
 import textwrap
@@ -8,6 +9,7 @@ import textwrap
 import pytest
 
 from bot.config import BotConfig
+from faq.analysis import _close, _marks
 from faq.loader import load_faq
 from faq.matcher import FEATURES, Matcher, aspects_of
 from faq.text import normalize, segmenter
@@ -99,6 +101,17 @@ def test_a_typo_is_repaired_to_the_chinese_word_not_one_with_digits(tmp_path):
             answer: 按1:100兑水，现配现用。
         """)
     assert "消毒液" in Matcher(load_faq(path)).analyze("消毒页兑多少水").words
+
+
+def test_windows_skipped_before_pinyin_could_never_be_repaired():
+    # The shortcut in repair_typos: a window sharing no mark with any FAQ word is no typo of one (_close).
+    rng = random.Random(3)
+    chars = "消毒液测温体工时公示员返岗"
+    for _ in range(3000):
+        word = "".join(rng.choice(chars) for _ in range(rng.randint(2, 4)))
+        window = "".join(rng.choice(chars) for _ in range(len(word)))
+        if _close(window, word):
+            assert not set(_marks(word)).isdisjoint(_marks(window)), (window, word)
 
 
 def test_which_homophone_a_typo_becomes_does_not_vary_by_process(tmp_path):
