@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from bot.config import BotConfig
 from bot.model import Candidate, Decision
@@ -37,6 +38,7 @@ ANSWER_ONLY_CREDIT = 0.4  # a question word found only in an entry's answer coun
 PART_WORD_CREDIT = 0.7  # a question word inside a longer word of the entry (公积金 in 住房公积金)
 FIRST_STAGE_SIZE = 10  # candidates reranked in a large FAQ (the first stage finds the right one ~94% of the time)
 SCORE_ALL_UP_TO = 64  # a small FAQ has every entry reranked
+SELECT_BINS = 1024  # best_of's histogram
 FEATURES = (
     "coverage",  # share of the question's weight the entry covers (answer text counts partly)
     "vocab_coverage",  # the same, from its question, alternates and keywords only
@@ -88,7 +90,6 @@ class Phrasing(NamedTuple):
     entry: int
     analysis: Analysis
     canon: str  # its concepts joined, for order-aware fuzzy comparison
-    grams: frozenset[str]
     total: float  # sum of its concept weights
 
 
@@ -99,6 +100,63 @@ class Scored:
     entry: Entry
     score: float
     features: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class _Flat:
+    """Every phrasing's concepts and bigrams, and every entry's bigrams and characters, in flat arrays,
+    phrasing after phrasing and entry after entry: a question is compared with all its candidates'
+    phrasings in a few numpy calls (_compare_text). `*_start` says where each phrasing's or entry's
+    part begins, with one more for the end."""
+
+    concept_ids: np.ndarray
+    concept_weights: np.ndarray
+    concept_start: np.ndarray  # per phrasing
+    concept_counts: np.ndarray  # per phrasing
+    gram_ids: np.ndarray
+    gram_idf: np.ndarray
+    gram_start: np.ndarray  # per phrasing
+    gram_counts: np.ndarray  # per phrasing
+    totals: np.ndarray  # each phrasing's concept weight
+    gram_totals: np.ndarray  # each phrasing's bigram IDF
+    entry_start: np.ndarray  # each entry's first phrasing
+    entry_gram_ids: np.ndarray  # the bigrams of all an entry's phrasings, each once
+    entry_gram_idf: np.ndarray
+    entry_gram_start: np.ndarray  # per entry
+    char_ids: np.ndarray  # the characters of all an entry's phrasings, each once
+    char_idf: np.ndarray
+    char_start: np.ndarray  # per entry
+    canons: list[str]  # each phrasing's Phrasing.canon
+
+    @classmethod
+    def build(cls, matcher: "Matcher", concepts, weights, concept_counts, grams, gram_counts,
+              entry_grams, entry_gram_counts, chars, char_counts) -> "_Flat":
+        """From the lists _build collects: concepts and bigrams as ids, each with its weight."""
+        idf_by_id = np.fromiter(matcher.gram_idf.values(), np.float64, len(matcher.gram_idf))  # gram_ids' order
+        char_idf_by_id = np.fromiter(matcher.char_idf.values(), np.float64, len(matcher.char_idf))
+        gram_ids = _ids(matcher.gram_ids, grams)
+        gram_idf = idf_by_id[gram_ids]
+        gram_start = _starts(gram_counts)
+        entry_gram_ids = _ids(matcher.gram_ids, entry_grams)
+        char_ids = _ids(matcher.char_ids, chars)
+        phrasing_of_gram = np.repeat(np.arange(len(gram_counts)), gram_counts)
+        return cls(
+            _ids(matcher.concept_ids, concepts), np.asarray(weights, dtype=np.float64), _starts(concept_counts),
+            np.asarray(concept_counts, dtype=np.int64), gram_ids, gram_idf, gram_start, np.asarray(gram_counts, dtype=np.int64),
+            np.fromiter((p.total for p in matcher.phrasings), np.float64, len(matcher.phrasings)),
+            np.bincount(phrasing_of_gram, gram_idf, minlength=len(gram_counts)),
+            _starts([len(r) for r in matcher.entry_phrasings]),
+            entry_gram_ids, idf_by_id[entry_gram_ids], _starts(entry_gram_counts),
+            char_ids, char_idf_by_id[char_ids], _starts(char_counts), [p.canon for p in matcher.phrasings],
+        )
+
+
+def _ids(ids: dict[str, int], items: list[str]) -> np.ndarray:
+    return np.fromiter(map(ids.__getitem__, items), np.int64, len(items))
+
+
+def _starts(counts: list[int]) -> np.ndarray:
+    return np.concatenate(([0], np.cumsum(counts, dtype=np.int64)))
 
 
 VERIFIER_FEATURES = ("p1", "p2", "logit1", "logit2", "logit_gap", "log_p1") + tuple(f"top.{f}" for f in FEATURES)
@@ -153,6 +211,66 @@ def softmax_with_none(logits: np.ndarray) -> np.ndarray:
     return exp / (math.exp(-top) + exp.sum())
 
 
+def best_of(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores (k >= 1), best first, ties to the lower index.
+
+    Linear time: a histogram finds the k-th best score's bin, and only the scores from that bin up
+    are sorted. (np.partition takes ~0.5 ms over 10,000 scores with many ties, as a large FAQ has.)
+    """
+    top = float(scores.max())
+    bins = (scores * ((SELECT_BINS - 1) / top)).astype(np.int64) if top > 0 else np.zeros(len(scores), np.int64)
+    from_top = np.cumsum(np.bincount(bins, minlength=SELECT_BINS)[::-1])
+    # Scaling keeps order, so the k best all lie in the k-th best's bin or above, and it is the highest
+    # bin with k scores at or above it.
+    lowest = SELECT_BINS - 1 - int(np.searchsorted(from_top, k))
+    chosen = np.flatnonzero(bins >= lowest)
+    return chosen[np.argsort(-scores[chosen], kind="stable")[:k]]
+
+
+def ordered_bigrams(text: str) -> list[str]:
+    """bigrams(text) in the order the text has them, each once."""
+    if len(text) < 2:
+        return [text] if text else []
+    return list(dict.fromkeys(map(operator.add, text, text[1:])))
+
+
+def _holds_any(words: tuple[str, ...]):
+    """A test of whether a text holds one of the words; None when there are none.
+
+    Substring tests rather than a regular expression: compiling one was a fifth of the time of a
+    question with words the matcher had not seen.
+    """
+    if not words:
+        return None
+    if len(words) == 1:
+        word = words[0]
+        return lambda text: word in text
+    return lambda text: any(w in text for w in words)
+
+
+def _gather(array: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
+    """The parts of a flat array that the spans (start, end) give, one after another."""
+    return np.concatenate([array[start:end] for start, end in spans])
+
+
+def _entry_sums(ids: np.ndarray, weights: np.ndarray, start: np.ndarray, entries: list[int], lookup: np.ndarray) -> np.ndarray:
+    """Per entry, the summed weights of those of its ids (bigrams, characters) that are in the lookup."""
+    spans = [(int(start[i]), int(start[i + 1])) for i in entries]
+    found = _gather(ids, spans)
+    owner = np.repeat(np.arange(len(entries)), [end - begin for begin, end in spans])
+    return np.bincount(owner, _gather(weights, spans) * _found(lookup, found), minlength=len(entries))
+
+
+def _positions(lookup: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Where each id is, or would be, in a sorted lookup that starts with a sentinel -1."""
+    return np.minimum(np.searchsorted(lookup, ids), len(lookup) - 1)
+
+
+def _found(lookup: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Which ids are in a sorted lookup that starts with a sentinel -1."""
+    return lookup[_positions(lookup, ids)] == ids
+
+
 def bigrams(text: str) -> frozenset[str]:
     """Character bigrams of a compact string (single characters for a one-character string)."""
     if len(text) < 2:
@@ -180,37 +298,52 @@ class Matcher:
     def _build(self) -> None:
         analyze = self.analyzer.analyze
         self.phrasings: list[Phrasing] = []
-        self.entry_phrasings: list[list[int]] = []
+        self.entry_phrasings: list[range] = []
         self.entry_share: list[dict[str, float]] = []
         self.entry_counts: list[dict[str, int]] = []
         self.entry_length: list[int] = []
-        collection: Counter[str] = Counter()
+        collection: dict[str, int] = {}
         self.entry_keywords: list[frozenset[str]] = []
         self.entry_intents: list[frozenset[str]] = []
         self.listed: dict[str, int] = {}  # a phrasing's concepts -> its entry (-1: shared by two)
         listed = self.listed
-        self.entry_grams: list[frozenset[str]] = []
-        self.answers: list[str] = []
         self.entry_texts: list[str] = []
         postings: dict[str, list[int]] = {}
         gram_df: Counter[str] = Counter()  # Counter.update counts an entry's n-grams in C
         char_df: Counter[str] = Counter()
-        self.entry_chars: list[frozenset[str]] = []
         entry_words: list[list[str]] = []  # every phrasing's and keyword's words, for the entry's vector
+        # Flat, phrasing after phrasing and entry after entry, for _compare_text (see _Flat).
+        concepts_flat: list[str] = []
+        weights_flat: list[float] = []
+        concept_counts: list[int] = []
+        grams_flat: list[str] = []
+        gram_counts: list[int] = []
+        entry_grams_flat: list[str] = []
+        entry_gram_counts: list[int] = []
+        chars_flat: list[str] = []
+        char_counts: list[int] = []
         for index, entry in enumerate(self.entries):
-            own: list[int] = []
+            first = len(self.phrasings)
             counts: dict[str, int] = {}
-            grams: set[str] = set()
+            grams_from = len(grams_flat)
             for text in entry.normalized:
                 analysis = analyze(text, repair=False)
-                phrasing_grams = bigrams(_content(analysis))
-                own.append(len(self.phrasings))
-                self.phrasings.append(
-                    Phrasing(index, analysis, "".join(analysis.concepts), phrasing_grams, sum(analysis.weights.values()) or 1.0)
-                )
-                grams |= phrasing_grams
-                for concept in analysis.concepts:
+                concepts, weights = analysis.concepts, analysis.weights
+                phrasing_grams = ordered_bigrams(analysis.content)
+                total = sum(weights.values()) or 1.0
+                self.phrasings.append(Phrasing(index, analysis, "".join(concepts), total))
+                grams_flat += phrasing_grams
+                gram_counts.append(len(phrasing_grams))
+                concepts_flat += concepts
+                weights_flat += map(weights.__getitem__, concepts)
+                concept_counts.append(len(concepts))
+                for concept in concepts:
                     counts[concept] = counts.get(concept, 0) + 1
+                if len(concepts) - len(INTENT_CONCEPTS.intersection(concepts)) >= 2:
+                    key = CONCEPT_SEPARATOR.join(concepts)
+                    # The same concepts under two entries name neither of them.
+                    listed[key] = index if listed.get(key, index) == index else -1
+            own = range(first, len(self.phrasings))
             share = {c: n / len(own) for c, n in counts.items()}
             keywords = set()
             words = [w for p in own for w in self.phrasings[p].analysis.words]
@@ -224,28 +357,27 @@ class Matcher:
                     counts[concept] = counts.get(concept, 0) + 2  # an admin's keyword counts double
             self.entry_phrasings.append(own)
             entry_words.append(words)
-            for p in own:
-                concepts = self.phrasings[p].analysis.concepts
-                if len(concepts) - len(INTENT_CONCEPTS.intersection(concepts)) >= 2:
-                    key = CONCEPT_SEPARATOR.join(concepts)
-                    # The same concepts under two entries name neither of them.
-                    listed[key] = index if listed.get(key, index) == index else -1
             self.entry_share.append(share)
             self.entry_counts.append(counts)
             self.entry_length.append(sum(counts.values()))
-            collection.update(counts)
+            for concept, n in counts.items():
+                collection[concept] = collection.get(concept, 0) + n
             self.entry_keywords.append(frozenset(keywords))
             self.entry_intents.append(INTENT_CONCEPTS.intersection(share))
-            self.entry_grams.append(frozenset(grams))
-            chars = frozenset("".join(grams))
-            self.entry_chars.append(chars)
-            char_df.update(chars)
+            grams = dict.fromkeys(grams_flat[grams_from:])
+            entry_grams_flat += grams
+            entry_gram_counts.append(len(grams))
+            gram_df.update(iter(grams))  # keys: a dict would be read as counts
+            chars = dict.fromkeys("".join(grams))
+            chars_flat += chars
+            char_counts.append(len(chars))
+            char_df.update(iter(chars))
             for concept in share:
                 postings.setdefault(concept, []).append(index)
-            gram_df.update(grams)
-            # Answers are long: searched as text for the few candidates, never segmented.
-            self.answers.append(to_simplified(entry.answer))
             self.entry_texts.append(" ".join((*entry.normalized, *(normalize(k) for k in entry.keywords))))
+        # Answers are long: searched as text for the few candidates, never segmented, and simplified
+        # the first time an entry is one (a tenth of a large FAQ's load otherwise).
+        self._answers: list[str | None] = [None] * len(self.entries)
         size = max(len(self.entries), 1)
         self.postings = {c: np.asarray(ids, dtype=np.int32) for c, ids in postings.items()}
         self.entry_sets = {c: frozenset(ids) for c, ids in postings.items()}
@@ -257,9 +389,13 @@ class Matcher:
         self.background = {c: (n + 0.5) / size_c for c, n in collection.items()}
         self._unseen = 0.5 / size_c
         self.gram_idf = {g: math.log((size + 1) / (n + 0.5)) for g, n in gram_df.items()}
-        self._gram_totals: list[float | None] = [None] * len(self.phrasings)  # filled as phrasings are compared
         self._unknown_gram_idf = math.log((size + 1) / 0.5)
         self.char_idf = {c: math.log((size + 1) / (n + 0.5)) for c, n in char_df.items()}
+        self.concept_ids = {c: i for i, c in enumerate(postings)}
+        self.gram_ids = {g: i for i, g in enumerate(gram_df)}
+        self.char_ids = {c: i for i, c in enumerate(char_df)}
+        self._flat = _Flat.build(self, concepts_flat, weights_flat, concept_counts, grams_flat, gram_counts,
+                                 entry_grams_flat, entry_gram_counts, chars_flat, char_counts)
         self.entry_vectors = self.embedding.embed_many(entry_words)
         # In the FAQ's order, not a set's: which of two homophones a typo becomes must not vary by process.
         self.analyzer.learn_vocabulary(dict.fromkeys(w for p in self.phrasings for w in p.analysis.surfaces.values()))
@@ -282,17 +418,15 @@ class Matcher:
         return analysis.weights[concept] * (0.35 + 0.65 * distinct)
 
     def finder(self, concept: str, surface: str):
-        """A compiled search for a concept's words (its synonyms, and the question's own word)."""
+        """Whether a text holds one of a concept's words (its synonyms, and the question's own word);
+        None when there is no word to look for."""
         key = (concept, surface)
         found = self._finders.get(key)
         if found is None:
             if len(self._finders) > 50_000:  # questions keep bringing new words: stay bounded
                 self._finders.clear()
-            words = set(self.surfaces.get(concept, ()))
-            if len(surface) > 1:
-                words.add(surface)
-            pattern = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-            found = self._finders[key] = (re.compile(pattern).search if pattern else None,)
+            words = tuple(dict.fromkeys(self.surfaces.get(concept, ()) + ((surface,) if len(surface) > 1 else ())))
+            found = self._finders[key] = (_holds_any(words),)
         return found[0]
 
     def _mentions(self, index: int, aspect: str) -> bool:
@@ -301,7 +435,7 @@ class Matcher:
         found = self._aspects.get(key)
         if found is None:
             # Checked only for the aspects questions bring: at load time it would cost 0.3 s per 10,000 entries.
-            found = self._aspects[key] = names_aspect(self.entry_texts[index], aspect) or names_aspect(self.answers[index], aspect)
+            found = self._aspects[key] = names_aspect(self.entry_texts[index], aspect) or names_aspect(self.answer(index), aspect)
         return found
 
     def _gives(self, index: int, kind: str) -> bool:
@@ -309,7 +443,7 @@ class Matcher:
         key = (index, kind)
         found = self._kinds.get(key)
         if found is None:
-            found = self._kinds[key] = _KIND_PATTERNS[kind].search(self.answers[index]) is not None
+            found = self._kinds[key] = _KIND_PATTERNS[kind].search(self.answer(index)) is not None
         return found
 
     def analyze(self, text: str) -> Analysis:
@@ -385,7 +519,7 @@ class Matcher:
             return False  # answers are long: a verb like 要钱 finds company there too easily (要签 is no typo)
         finders = [f for f in (self.finder(c, analysis.surfaces[c]) for c in others) if f is not None]
         # Enough entries to find a fit, few enough that a common word in a huge FAQ stays cheap.
-        return any(find(self.answers[i]) for i in sorted(entries)[:REPAIR_ANSWERS_CHECKED] for find in finders)
+        return any(find(self.answer(i)) for i in sorted(entries)[:REPAIR_ANSWERS_CHECKED] for find in finders)
 
     def rank(self, text: str, limit: int = 5, analysis: Analysis | None = None) -> list[Scored]:
         """The best entries for a question, most probable first (the ranker's probabilities)."""
@@ -414,7 +548,8 @@ class Matcher:
 
     def feature_matrix(self, candidates: list[int], query: "_Query") -> np.ndarray:
         """Features of each candidate, including how it compares with the other candidates."""
-        rows = [self.features(i, query) for i in candidates]
+        compared = self._compare_text(candidates, query).tolist()
+        rows = [self.features(i, query, compared[k]) for k, i in enumerate(candidates)]
         # How many candidates share each question word: a word only one entry has decides between them.
         holders = {c: sum(c in self.entry_share[i] for i in candidates) for c in query.weights}
         coverage = [row[0] for row in rows]
@@ -430,30 +565,78 @@ class Matcher:
         return np.asarray(rows, dtype=np.float64)
 
     def _candidates(self, weights: dict[str, float]) -> list[int]:
-        if len(self.entries) <= SCORE_ALL_UP_TO:
-            return list(range(len(self.entries)))
-        acc = np.zeros(len(self.entries), dtype=np.float32)
-        for concept, weight in weights.items():
-            ids = self.postings.get(concept)
-            if ids is not None:
-                acc[ids] += weight * self.distinct[concept]
-        hits = int(np.count_nonzero(acc))
-        if hits == 0:
+        """The entries worth reranking: every one in a small FAQ, else the best by IDF-weighted shared concepts."""
+        size = len(self.entries)
+        if size <= SCORE_ALL_UP_TO:
+            return list(range(size))
+        found = [(ids, weight * self.distinct[c]) for c, weight in weights.items() if (ids := self.postings.get(c)) is not None]
+        if not found:
             return []
-        k = min(FIRST_STAGE_SIZE, hits)
-        top = np.argpartition(-acc, k - 1)[:k]
-        return [int(i) for i in top]
+        ids = np.concatenate([ids for ids, _ in found])
+        scores = np.bincount(ids, np.repeat([w for _, w in found], [len(ids) for ids, _ in found]), minlength=size)
+        return best_of(scores, min(FIRST_STAGE_SIZE, int(np.count_nonzero(scores)))).tolist()
 
-    def features(self, index: int, query: "_Query") -> list[float]:
-        """The evidence that entry `index` answers the question; order as FEATURES."""
+    def answer(self, index: int) -> str:
+        """Entry `index`'s answer as matching reads it (simplified), computed the first time it is asked for."""
+        text = self._answers[index]
+        if text is None:
+            text = self._answers[index] = to_simplified(self.entries[index].answer)
+        return text
+
+    def _compare_text(self, candidates: list[int], query: "_Query") -> np.ndarray:
+        """Per candidate: its closest phrasing by (phrasing_coverage, overlap, fuzzy, char_overlap), then
+        (char_coverage, char1_coverage) over all its phrasings.
+
+        Every candidate and phrasing at once, in numpy: phrasing after phrasing in Python was half the
+        time of a question in a large FAQ.
+        """
+        flat = self._flat
+        first = flat.entry_start[candidates].tolist()
+        last = flat.entry_start[[i + 1 for i in candidates]].tolist()
+        phrasings = list(zip(first, last))
+        counts = _gather(flat.concept_counts, phrasings)
+        size = len(counts)
+        phrasing = np.repeat(np.arange(size), counts)  # which phrasing each concept is in
+        spans = list(zip(flat.concept_start[first].tolist(), flat.concept_start[last].tolist()))
+        concept_ids = _gather(flat.concept_ids, spans)
+        weights = _gather(flat.concept_weights, spans)
+        totals = _gather(flat.totals, phrasings)
+        asked_ids, asked_weights = query.concept_lookup
+        at = _positions(asked_ids, concept_ids)
+        shared = asked_ids[at] == concept_ids
+        coverage = np.bincount(phrasing, weights * shared, minlength=size) / totals
+        overlap = 2 * np.bincount(phrasing, np.minimum(weights, asked_weights[at] * shared), minlength=size)
+        overlap /= totals + query.raw_total
+        canons = [canon for start, end in phrasings for canon in flat.canons[start:end]]
+        fuzzy = process.cdist([query.canon], canons, scorer=fuzz.ratio, dtype=np.float64)[0] / 100.0
+        char_overlap = np.zeros(size)
+        char_coverage = char1_coverage = np.zeros(len(candidates))
+        if query.gram_total:
+            spans = list(zip(flat.gram_start[first].tolist(), flat.gram_start[last].tolist()))
+            gram_ids = _gather(flat.gram_ids, spans)
+            idf = _gather(flat.gram_idf, spans) * _found(query.gram_lookup, gram_ids)
+            gram_phrasing = np.repeat(np.arange(size), _gather(flat.gram_counts, phrasings))
+            gram_totals = _gather(flat.gram_totals, phrasings)
+            char_overlap = 2 * np.bincount(gram_phrasing, idf, minlength=size) / (query.gram_total + gram_totals)
+            char_coverage = _entry_sums(flat.entry_gram_ids, flat.entry_gram_idf, flat.entry_gram_start, candidates,
+                                        query.gram_lookup) / query.gram_total
+        if query.char_total:
+            char1_coverage = _entry_sums(flat.char_ids, flat.char_idf, flat.char_start, candidates,
+                                         query.char_lookup) / query.char_total
+        starts = np.cumsum([0] + [end - start for start, end in phrasings[:-1]])
+        closest = np.maximum.reduceat(np.stack((coverage, overlap, fuzzy, char_overlap), axis=1), starts, axis=0)
+        return np.column_stack((closest, char_coverage, char1_coverage))
+
+    def features(self, index: int, query: "_Query", compared: list[float]) -> list[float]:
+        """The evidence that entry `index` answers the question, given its _compare_text row; order as FEATURES."""
         share = self.entry_share[index]
-        answer = self.answers[index]
+        answer = self.answer(index)
         text = self.entry_texts[index]
         analysis, weights, total = query.analysis, query.weights, query.total
         covered = vocab = focus = distinct = missing = missing_noun = term_missing = in_answer = 0.0
         for concept, weight in weights.items():
             finder = query.finders[concept]
-            mentioned = finder is not None and finder(answer) is not None
+            mentioned = finder is not None and finder(answer)
             if mentioned:
                 in_answer += weight
             if concept in share:
@@ -461,7 +644,7 @@ class Matcher:
                 covered += weight
                 focus += weight * share[concept]
                 distinct += weight * self.distinct[concept]
-            elif finder is not None and finder(text) is not None:
+            elif finder is not None and finder(text):
                 covered += PART_WORD_CREDIT * weight
             elif mentioned:
                 covered += ANSWER_ONLY_CREDIT * weight
@@ -471,35 +654,7 @@ class Matcher:
                     missing_noun = max(missing_noun, analysis.weights[concept])
                 if concept in query.terms:
                     term_missing = max(term_missing, analysis.weights[concept])
-        best_pcov = best_overlap = best_fuzzy = best_char = 0.0
-        qweights = analysis.weights
-        concept_set = query.concept_set
-        gram_weight, gram_total, raw_total = query.gram_weight, query.gram_total, query.raw_total
-        for p in self.entry_phrasings[index]:
-            phrasing = self.phrasings[p]
-            pw = phrasing.analysis.weights
-            common = concept_set.intersection(pw)
-            if common:
-                best_pcov = max(best_pcov, sum([pw[c] for c in common]) / phrasing.total)
-                shared = sum([min(pw[c], qweights[c]) for c in common])
-                best_overlap = max(best_overlap, 2 * shared / (phrasing.total + raw_total))
-            best_fuzzy = max(best_fuzzy, fuzz.ratio(query.canon, phrasing.canon))
-            if gram_total:
-                inter = query.grams.intersection(phrasing.grams)
-                if inter:
-                    other = self._gram_totals[p]
-                    if other is None:
-                        other = self._gram_totals[p] = sum(self.gram_idf.get(g, 0.0) for g in phrasing.grams)
-                    best_char = max(best_char, 2 * sum([gram_weight[g] for g in inter]) / (gram_total + other))
-        best_fuzzy /= 100.0
-        char_coverage = 0.0
-        if query.gram_total:
-            grams = self.entry_grams[index]
-            char_coverage = sum(w for g, w in query.gram_weight.items() if g in grams) / query.gram_total
-        char1_coverage = 0.0
-        if query.char_total:
-            chars = self.entry_chars[index]
-            char1_coverage = sum(w for c, w in query.char_weight.items() if c in chars) / query.char_total
+        best_pcov, best_overlap, best_fuzzy, best_char, char_coverage, char1_coverage = compared
         counts, length = self.entry_counts[index], self.entry_length[index]
         likelihood = 0.0
         for concept, weight in weights.items():
@@ -584,7 +739,7 @@ class Matcher:
 class _Query:
     """What every candidate is compared with, computed once per question."""
 
-    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms", "kinds", "oos_prior", "vector", "length")
+    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms", "kinds", "oos_prior", "vector", "length", "concept_lookup", "gram_lookup", "char_lookup")
 
     def __init__(self, analysis: Analysis, matcher: Matcher, oos_prior: float):
         self.analysis = analysis
@@ -595,13 +750,22 @@ class _Query:
         self.total = sum(self.weights.values()) or 1.0
         self.raw_total = sum(analysis.weights.values()) or 1.0
         self.canon = "".join(analysis.concepts)
-        self.grams = bigrams(_content(analysis))
-        unknown = matcher._unknown_gram_idf
-        self.gram_weight = {g: matcher.gram_idf.get(g, unknown) for g in self.grams}
-        self.gram_total = sum(self.gram_weight.values())
         content = _content(analysis)
-        self.char_weight = {c: matcher.char_idf.get(c, unknown) for c in set(content)}
+        self.grams = bigrams(content)
+        unknown = matcher._unknown_gram_idf
+        # In the text's order, not a set's: summed in another order, a feature can differ in its last
+        # bit and the verifier's confidence with it, from one process to the next.
+        self.gram_weight = {g: matcher.gram_idf.get(g, unknown) for g in ordered_bigrams(content)}
+        self.gram_total = sum(self.gram_weight.values())
+        self.char_weight = {c: matcher.char_idf.get(c, unknown) for c in dict.fromkeys(content)}
         self.char_total = sum(self.char_weight.values())
+        # Sorted ids of the question's concepts and bigrams the FAQ knows (and their weights), after a
+        # sentinel -1: what _compare_text looks phrasings' ids up in.
+        known = sorted((matcher.concept_ids[c], w) for c, w in analysis.weights.items() if c in matcher.concept_ids)
+        self.concept_lookup = (np.asarray([-1] + [i for i, _ in known], dtype=np.int64),
+                               np.asarray([0.0] + [w for _, w in known], dtype=np.float64))
+        self.gram_lookup = _lookup(matcher.gram_ids, self.grams)
+        self.char_lookup = _lookup(matcher.char_ids, self.char_weight)
         unknown = [c for c in analysis.concepts if c not in matcher.distinct and not c.startswith("intent:")]
         self.unknown = max((analysis.weights[c] for c in unknown), default=0.0)
         self.unknown_share = sum(self.weights[c] for c in unknown) / self.total
@@ -618,6 +782,11 @@ class _Query:
         self.finders = {c: matcher.finder(c, analysis.surfaces[c]) for c in analysis.concepts}
 
 
+def _lookup(ids: dict[str, int], items) -> np.ndarray:
+    """The sorted ids of those items the FAQ has, after a sentinel -1 (see _found)."""
+    return np.asarray(sorted([-1] + [ids[x] for x in items if x in ids]), dtype=np.int64)
+
+
 def aspects_of(words: tuple[str, ...]) -> frozenset[str]:
     """The aspects (lexicon.ASPECTS) a question names, given its words.
 
@@ -625,11 +794,26 @@ def aspects_of(words: tuple[str, ...]) -> frozenset[str]:
     元宵节, 单元 or 元器件; 费 not in 浪费. Longer ones count anywhere (员工工资 is about 工资).
     """
     text = "".join(words)
-    whole = frozenset(w for w in words if len(w) == 1)
-    return frozenset(
-        name for name, aspect_words in lexicon.ASPECTS.items()
-        if any(w in whole if len(w) == 1 else w in text for w in aspect_words)
-    )
+    found = {name for name, pattern in _ASPECT_PATTERNS.items() if pattern is not None and pattern.search(text)}
+    for word in words:
+        if len(word) == 1:
+            found.update(_ASPECT_CHARS.get(word, ()))
+    return frozenset(found)
+
+
+def _aspect_tables() -> tuple[dict, dict]:
+    """Per aspect, one pattern of its longer words; per one-character word, the aspects it names."""
+    patterns, chars = {}, {}
+    for name, aspect_words in lexicon.ASPECTS.items():
+        longer = sorted((w for w in aspect_words if len(w) > 1), key=len, reverse=True)
+        patterns[name] = re.compile("|".join(map(re.escape, longer))) if longer else None
+        for w in aspect_words:
+            if len(w) == 1:
+                chars.setdefault(w, []).append(name)
+    return patterns, chars
+
+
+_ASPECT_PATTERNS, _ASPECT_CHARS = _aspect_tables()
 
 
 def names_aspect(text: str, aspect: str) -> bool:
