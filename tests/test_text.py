@@ -2,6 +2,7 @@
 import jieba
 import pytest
 
+from faq.text import DATA_DIR as DATA
 from faq.text import clean, is_courtesy, join_separable_verbs, normalize, pinyin_key, segmenter, strip_symbols, to_simplified
 
 
@@ -98,6 +99,19 @@ def test_domain_dictionary_keeps_domain_words_whole():
 
 def test_pinyin_key_ignores_tones():
     assert pinyin_key("消读") == pinyin_key("消毒") == "xiao du"
+    assert pinyin_key("绿码") == "lv ma"  # ü as v, as pypinyin's Style.NORMAL writes it
+
+
+def test_pinyin_key_reads_as_lazy_pinyin_does():
+    """The fast path reads pypinyin's tables itself: it must agree with lazy_pinyin, phrases and polyphones too."""
+    from pypinyin import Style, lazy_pinyin
+
+    text = "".join(ch for ch in (DATA / "faq.yaml").read_text(encoding="utf-8") if "\u4e00" <= ch <= "\u9fff")
+    windows = {text[i : i + n] for n in (1, 2, 3, 4) for i in range(0, len(text) - n, 7)}
+    windows |= {"重新开工", "银行", "行走", "长期", "长大", "乐观", "音乐", "朝阳", "朝代", "了解", "好了"}
+    assert len(windows) > 2000
+    for window in windows:
+        assert pinyin_key(window) == " ".join(lazy_pinyin(window, style=Style.NORMAL, errors="ignore")), window
     assert strip_symbols("a_b") == "a b"
     assert to_simplified("體溫") == "体温"
 
