@@ -78,8 +78,10 @@ class Analyzer:
         words = self.segmenter.cut(text)
         if split:
             words = tuple(part for word in words for part in split.get(word, (word,)))
+        known = self._word_cache
         for word in words:
-            concept, weight = self._concept(word)
+            found = known.get(word)
+            concept, weight = found if found is not None else self._concept(word)
             if concept is None:
                 continue
             if concept not in weights:

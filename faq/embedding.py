@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from itertools import chain
 from pathlib import Path
 from typing import Sequence
 
@@ -52,10 +53,11 @@ class Embedding:
 
     def embed_many(self, texts: Sequence[Sequence[str]]) -> np.ndarray:
         """Unit vectors of many segmented texts (an FAQ's entries): each distinct word is summed once."""
-        index: dict[str, int] = {}
-        rows = [index.setdefault(word, len(index)) for text in texts for word in text]
+        words = list(chain.from_iterable(texts))
+        index = {word: i for i, word in enumerate(dict.fromkeys(words))}
+        rows = np.fromiter(map(index.__getitem__, words), np.int64, len(words))
         starts = np.cumsum([0] + [len(text) for text in texts[:-1]], dtype=np.int64)
-        sums = _Sums(np.asarray(rows, dtype=np.int64), np.ones(len(rows), dtype=np.float32), starts, len(texts))
+        sums = _Sums(rows, np.ones(len(rows), dtype=np.float32), starts, len(texts))
         return _unit(sums.forward(self.word_vectors(list(index))))
 
     def word_vectors(self, words: Sequence[str]) -> np.ndarray:

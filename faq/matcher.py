@@ -39,6 +39,7 @@ PART_WORD_CREDIT = 0.7  # a question word inside a longer word of the entry (公
 FIRST_STAGE_SIZE = 10  # candidates reranked in a large FAQ (the first stage finds the right one ~94% of the time)
 SCORE_ALL_UP_TO = 64  # a small FAQ has every entry reranked
 SELECT_BINS = 1024  # best_of's histogram
+FEW_WORDS = 4  # a concept with more words than this is searched for with one pattern
 FEATURES = (
     "coverage",  # share of the question's weight the entry covers (answer text counts partly)
     "vocab_coverage",  # the same, from its question, alternates and keywords only
@@ -237,15 +238,18 @@ def ordered_bigrams(text: str) -> list[str]:
 def _holds_any(words: tuple[str, ...]):
     """A test of whether a text holds one of the words; None when there are none.
 
-    Substring tests rather than a regular expression: compiling one was a fifth of the time of a
-    question with words the matcher had not seen.
+    Substring tests for a few words: compiling a pattern cost more than a question with words the
+    matcher had not seen spent searching. A concept with many synonyms gets one pattern.
     """
     if not words:
         return None
     if len(words) == 1:
         word = words[0]
         return lambda text: word in text
-    return lambda text: any(w in text for w in words)
+    if len(words) <= FEW_WORDS:
+        return lambda text: any(w in text for w in words)
+    search = re.compile("|".join(map(re.escape, words))).search
+    return lambda text: search(text) is not None
 
 
 def _gather(array: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
@@ -309,8 +313,6 @@ class Matcher:
         listed = self.listed
         self.entry_texts: list[str] = []
         postings: dict[str, list[int]] = {}
-        gram_df: Counter[str] = Counter()  # Counter.update counts an entry's n-grams in C
-        char_df: Counter[str] = Counter()
         entry_words: list[list[str]] = []  # every phrasing's and keyword's words, for the entry's vector
         # Flat, phrasing after phrasing and entry after entry, for _compare_text (see _Flat).
         concepts_flat: list[str] = []
@@ -322,6 +324,7 @@ class Matcher:
         entry_gram_counts: list[int] = []
         chars_flat: list[str] = []
         char_counts: list[int] = []
+        keyword_analyses: dict[str, Analysis] = {}
         for index, entry in enumerate(self.entries):
             first = len(self.phrasings)
             counts: dict[str, int] = {}
@@ -348,7 +351,9 @@ class Matcher:
             keywords = set()
             words = [w for p in own for w in self.phrasings[p].analysis.words]
             for keyword in entry.keywords:
-                keyword_analysis = analyze(normalize(keyword), repair=False)
+                keyword_analysis = keyword_analyses.get(keyword)
+                if keyword_analysis is None:  # entries share keywords: each is analysed once
+                    keyword_analysis = keyword_analyses[keyword] = analyze(normalize(keyword), repair=False)
                 concepts = keyword_analysis.concepts
                 words += keyword_analysis.words
                 keywords.update(concepts)
@@ -367,14 +372,14 @@ class Matcher:
             grams = dict.fromkeys(grams_flat[grams_from:])
             entry_grams_flat += grams
             entry_gram_counts.append(len(grams))
-            gram_df.update(iter(grams))  # keys: a dict would be read as counts
             chars = dict.fromkeys("".join(grams))
             chars_flat += chars
             char_counts.append(len(chars))
-            char_df.update(iter(chars))
             for concept in share:
                 postings.setdefault(concept, []).append(index)
             self.entry_texts.append(" ".join((*entry.normalized, *(normalize(k) for k in entry.keywords))))
+        gram_df = Counter(entry_grams_flat)  # each entry's bigrams once: in how many entries each is
+        char_df = Counter(chars_flat)
         # Answers are long: searched as text for the few candidates, never segmented, and simplified
         # the first time an entry is one (a tenth of a large FAQ's load otherwise).
         self._answers: list[str | None] = [None] * len(self.entries)

@@ -58,6 +58,7 @@ def strip_symbols(text: str) -> str:
     return _NOT_WORD.sub(" ", text).strip()
 
 
+@lru_cache(maxsize=8192)  # decide() and is_courtesy() both clean each message
 def clean(text: str, bot_name: str = "") -> str:
     """Normalise a message up to, but not including, greeting removal."""
     return strip_symbols(strip_mentions(to_simplified(text), bot_name))
