@@ -3,6 +3,11 @@
 Run with `make bench` (or `.venv/bin/python bench/matcher_bench.py [--sizes 100,1000]`).
 Prints a table; README quotes the figures. Not a test: timings depend on the machine.
 
+Two kinds of FAQ: "templates", entries put together from a few hundred words (few distinct words,
+so few to segment and learn), and "labelled", entries taken from the labelled FAQs in tests/data
+and the starter FAQ (over 3,000 distinct entries from a hundred sectors), each with a city and an
+industry put before its phrasings, which has the vocabulary of real FAQs.
+
 Two sets of questions are timed: "listed" ones, an entry's own phrasing with a word or two changed,
 and "fresh" ones, put together from the same parts but asked by no entry, many with a greeting or an
 @mention, some with a homophone typo. Each fresh question is timed once, the first time the matcher
@@ -98,13 +103,53 @@ def fresh_questions(rng: random.Random, listed: set[str], count: int = 2020) -> 
     return questions
 
 
-def measure(size: int, repeats: int) -> dict:
+def labelled_faq(size: int, seed: int = 7) -> tuple[str, list[str], list[str]]:
+    """An FAQ of `size` entries drawn from the labelled FAQs, its listed questions, and fresh ones
+    (the labelled sets' questions, half of them with a city before them)."""
+    import yaml
+
+    from faq.text import normalize
+
+    rng = random.Random(seed)
+    data = ROOT / "tests" / "data"
+    sources, categories = [], {}
+    for path in sorted(data.glob("*_faq.yaml")) + [ROOT / "faq" / "data" / "faq.yaml"]:
+        faq = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        categories.update({c["id"]: c for c in faq["categories"]})
+        sources += faq["entries"]
+    entries, seen, listed = [], set(), []
+    while len(entries) < size:
+        entry = dict(rng.choice(sources))
+        prefix = rng.choice(REGIONS) + rng.choice(INDUSTRIES)
+        phrasings = [prefix + p for p in [entry["question"], *entry.get("alternates", [])]]
+        keys = {normalize(p) for p in phrasings}
+        if keys & seen:
+            continue  # the same phrasing under two entries is an error in an FAQ
+        seen |= keys
+        entry.update(id=f"e{len(entries)}.{entry['id']}", question=phrasings[0], alternates=phrasings[1:])
+        entry.pop("review_by", None)
+        entries.append(entry)
+        if rng.random() < 0.3:
+            listed.append(rng.choice(phrasings) + "呀")
+    questions = [q["q"] for path in sorted(data.glob("eval_*.yaml"))
+                 for q in yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["questions"]]
+    rng.shuffle(questions)
+    fresh = [(rng.choice(REGIONS) if rng.random() < 0.5 else "") + q for q in questions[:2020]]
+    text = yaml.dump({"version": 1, "categories": list(categories.values()), "entries": entries},
+                     Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), allow_unicode=True, sort_keys=False)
+    return text, listed, fresh
+
+
+KINDS = {"templates": generate_faq, "labelled": labelled_faq}
+
+
+def measure(kind: str, size: int, repeats: int) -> dict:
     from faq.loader import load_faq
     from faq.matcher import Matcher
     from faq.text import segmenter
 
     segmenter()  # jieba's own dictionary loads once per process; not part of an FAQ load
-    text, listed, fresh = generate_faq(size)
+    text, listed, fresh = KINDS[kind](size)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "faq.yaml"
         path.write_text(text, encoding="utf-8")
@@ -149,22 +194,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--kinds", default="templates,labelled")
     args = parser.parse_args()
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    print(f"{'entries':>8} {'load (s)':>9} {'listed (ms/question)':>21} {'fresh (ms/question)':>20}")
-    for size in (int(s) for s in args.sizes.split(",")):
-        # A fresh process per size, so one size's caches do not flatter the next.
-        out = subprocess.run(
-            [sys.executable, __file__, "--one", str(size), "--repeats", str(args.repeats)],
-            capture_output=True, text=True, check=True,
-        ).stdout.split()
-        print(f"{size:>8} {float(out[0]):>9.2f} {float(out[1]):>21.3f} {float(out[2]):>20.3f}")
+    print(f"{'FAQ':>10} {'entries':>8} {'load (s)':>9} {'listed (ms/question)':>21} {'fresh (ms/question)':>20}")
+    for kind in args.kinds.split(","):
+        for size in (int(s) for s in args.sizes.split(",")):
+            # A fresh process per size, so one size's caches do not flatter the next.
+            out = subprocess.run(
+                [sys.executable, __file__, "--one", kind, str(size), "--repeats", str(args.repeats)],
+                capture_output=True, text=True, check=True,
+            ).stdout.split()
+            print(f"{kind:>10} {size:>8} {float(out[0]):>9.2f} {float(out[1]):>21.3f} {float(out[2]):>20.3f}")
     print(f"first answer after process start, starter FAQ: {first_answer_seconds():.2f} s")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--one":
-        result = measure(int(sys.argv[2]), int(sys.argv[sys.argv.index("--repeats") + 1]))
+    if len(sys.argv) > 3 and sys.argv[1] == "--one":
+        result = measure(sys.argv[2], int(sys.argv[3]), int(sys.argv[sys.argv.index("--repeats") + 1]))
         print(result["load_s"], result["listed_ms"], result["fresh_ms"])
     else:
         main()

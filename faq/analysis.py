@@ -153,25 +153,37 @@ class Analyzer:
         if not self._typo_vocab:
             return text
         out = []
-        i, n = 0, len(text)
+        position = 0
+        for run in _HANZI_RUNS.split(text):
+            out.append(self._repair_run(text, run, position, refuse) if run and _is_hanzi(run[0]) else run)
+            position += len(run)  # where the next run starts in the text as written
+        return "".join(out)
+
+    def _repair_run(self, text: str, run: str, offset: int, refuse: frozenset[str]) -> str:
+        """repair_typos within a run of Chinese characters that starts at `offset` in `text` (a typo
+        is a window of Chinese characters, so none crosses a run's end)."""
+        out = []
+        i, n = 0, len(run)
+        canonical, frequency = self.canonical, self.segmenter.frequency
         while i < n:
-            chunk, used = text[i], 1
-            for size in range(MAX_TYPO_WINDOW, 1, -1):
-                window = text[i : i + size]
-                if len(window) < size or not _is_hanzi(window):
-                    continue
-                if window in self.canonical or self.segmenter.frequency(window) > 0:
+            chunk, used = run[i], 1
+            for size in range(min(MAX_TYPO_WINDOW, n - i), 1, -1):
+                window = run[i : i + size]
+                if window in canonical or frequency(window) > 0:
                     chunk, used = window, size  # a real word: keep it whole
                     break
                 if self._typo_marks.isdisjoint(_marks(window)):
                     continue
                 word = self._typo_vocab.get(pinyin_key(window))
-                if word and word != window and word not in refuse and _close(window, word) and self._plausible_typo(window, word) and not self._binds_outside(text, i, window, word):
+                if word and word != window and word not in refuse and _close(window, word) and self._plausible_typo(window, word) and not self._binds_outside(text, offset + i, window, word):
                     chunk, used = word, size
                     break
             out.append(chunk)
             i += used
         return "".join(out)
+
+
+_HANZI_RUNS = re.compile("([\u4e00-\u9fff]+)")
 
 
 def _is_hanzi(text: str) -> bool:
