@@ -88,3 +88,12 @@ def test_the_shipped_vectors_put_a_colloquial_question_nearest_its_entry():
 def test_the_ranker_counts_closeness_for_an_entry():
     weights = dict(zip(FEATURES, load_models().rank_coef))
     assert weights["learned_similarity"] > 0 and weights["similarity_gap"] > 0
+
+
+def test_a_few_new_words_get_the_vectors_a_batch_gives_them():
+    words = ["上下铺", "外面的人", "消毒液", "复工", "乙"]
+    one_by_one, batch = load_embedding(), load_embedding()
+    small = one_by_one.word_vectors(words)  # five new words: summed one by one
+    large = batch.word_vectors(words + [f"词{i}" for i in range(20)])[: len(words)]  # 25: as a batch
+    assert np.allclose(small, large, atol=1e-6)
+    assert np.abs(small).sum() > 0
