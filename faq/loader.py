@@ -338,7 +338,7 @@ def _entries(check: _Checker, top: dict, root, categories: dict, today: dt.date)
         return []
     entries: list[Entry] = []
     seen_ids: dict[str, int] = {}
-    seen_phrasings: dict[str, tuple[str, int]] = {}
+    seen_phrasings: dict[str, tuple[Entry, object, int]] = {}  # normalised -> (entry, its node, which phrasing)
     for item in node.value:
         entry = _entry(check, item, categories, today)
         if entry is None:
@@ -347,16 +347,20 @@ def _entries(check: _Checker, top: dict, root, categories: dict, today: dt.date)
             check.error(entry.line, f"duplicate id {entry.id!r} (first at line {seen_ids[entry.id]})")
             continue
         seen_ids[entry.id] = entry.line
-        for (phrasing, line), key in zip(_phrasing_lines(item, entry), entry.normalized):
+        for position, key in enumerate(entry.normalized):
             if not key:
                 continue
             other = seen_phrasings.get(key)
-            if other and other[0] != entry.id:
-                check.error(line, f"phrasing {phrasing!r} is also under entry {other[0]!r} (line {other[1]})")
-            elif other:
-                check.error(line, f"phrasing {phrasing!r} is repeated in entry {entry.id!r}", "warning")
+            if other is None:
+                seen_phrasings[key] = (entry, item, position)
+                continue
+            # Lines are looked up only for a problem: a large FAQ has tens of thousands of phrasings.
+            phrasing, line = _phrasing_lines(item, entry)[position]
+            if other[0].id != entry.id:
+                other_line = _phrasing_lines(other[1], other[0])[other[2]][1]
+                check.error(line, f"phrasing {phrasing!r} is also under entry {other[0].id!r} (line {other_line})")
             else:
-                seen_phrasings[key] = (entry.id, line)
+                check.error(line, f"phrasing {phrasing!r} is repeated in entry {entry.id!r}", "warning")
         entries.append(entry)
     if not node.value:
         check.error(node, "entries is empty; the FAQ needs at least one entry")
