@@ -9,8 +9,9 @@ and the starter FAQ (over 3,000 distinct entries from a hundred sectors), each w
 industry put before its phrasings, which has the vocabulary of real FAQs.
 
 Two sets of questions are timed: "listed" ones, an entry's own phrasing with a word or two changed,
-and "fresh" ones, put together from the same parts but asked by no entry, many with a greeting or an
-@mention, some with a homophone typo. Each fresh question is timed once, the first time the matcher
+and "fresh" ones, asked by no entry: for the templates, put together from the same parts, many with
+a greeting or an @mention, some with a homophone typo; for the labelled FAQ, the labelled sets' own
+distinct questions, half of them with a city before them. Each fresh question is timed once, the first time the matcher
 sees it, as in a real group where few messages repeat; listed ones are asked again and again.
 """
 from __future__ import annotations
@@ -43,8 +44,8 @@ ASKS = [
 ]
 
 
-def generate_faq(size: int, seed: int = 7) -> tuple[str, list[str]]:
-    """A valid FAQ file of `size` entries and a list of questions to time."""
+def generate_faq(size: int, seed: int = 7) -> tuple[str, list[str], list[str]]:
+    """A valid FAQ file of `size` entries from the templates, its listed questions and fresh ones."""
     rng = random.Random(seed)
     seen: set[str] = set()
     lines = [
@@ -131,8 +132,9 @@ def labelled_faq(size: int, seed: int = 7) -> tuple[str, list[str], list[str]]:
         entries.append(entry)
         if rng.random() < 0.3:
             listed.append(rng.choice(phrasings) + "呀")
-    questions = [q["q"] for path in sorted(data.glob("eval_*.yaml"))
-                 for q in yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["questions"]]
+    questions = list(dict.fromkeys(  # distinct: each is timed the first time it is seen
+        q["q"] for path in sorted(data.glob("eval_*.yaml"))
+        for q in yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["questions"]))
     rng.shuffle(questions)
     fresh = [(rng.choice(REGIONS) if rng.random() < 0.5 else "") + q for q in questions[:2020]]
     text = yaml.dump({"version": 1, "categories": list(categories.values()), "entries": entries},

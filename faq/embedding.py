@@ -30,7 +30,7 @@ SCALE = 10.0  # closeness (-1..1) times this is the logit the fitting's softmax 
 LEARNING_RATE = 0.01
 WORD_CACHE_SIZE = 100_000
 CHUNK = 512  # texts summed at once (_Sums): a chunk's values form a dense matrix
-FEW_WORDS = 8  # up to this many new words (a question's) are summed one by one, not as a batch
+FEW_NEW_WORDS = 8  # up to this many new words (a question's) are summed one by one, not as a batch
 
 
 class Embedding:
@@ -77,7 +77,7 @@ class Embedding:
                 missing.append(word)
             else:
                 found[word] = vector
-        if missing and len(missing) <= FEW_WORDS:
+        if missing and len(missing) <= FEW_NEW_WORDS:
             # A question's few new words: each its own small product (the batch below costs ~0.1 ms to set up).
             computed = {word: self._word_vector(word) for word in missing}
         elif missing:

@@ -414,3 +414,15 @@ def test_a_finder_says_whether_a_text_holds_any_of_its_words(words):
     for text in ("车间每天消毒两次", "用84喷洒地面", "每天灭菌", "开窗通风", ""):
         assert holds(text) == any(w in text for w in words), text
     assert _holds_any(()) is None
+
+
+def test_an_faq_whose_phrasings_name_nothing_escalates_rather_than_fails(tmp_path):
+    # No phrasing yields a concept: the comparison's sums are empty (numpy then counts in integers).
+    path = one_category_faq(tmp_path, """\
+          - id: odd.one
+            category: c
+            question: "？？？"
+            answer: 请联系驻厂员。
+        """)
+    decision = Matcher(load_faq(path)).decide("厂区一天消毒几次")
+    assert decision.kind == "escalate"

@@ -112,6 +112,9 @@ def test_pinyin_key_reads_as_lazy_pinyin_does():
     assert len(windows) > 2000
     for window in windows:
         assert pinyin_key(window) == " ".join(lazy_pinyin(window, style=Style.NORMAL, errors="ignore")), window
+
+
+def test_symbols_and_traditional_characters():
     assert strip_symbols("a_b") == "a b"
     assert to_simplified("體溫") == "体温"
 
