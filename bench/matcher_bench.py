@@ -113,9 +113,10 @@ def labelled_faq(size: int, seed: int = 7) -> tuple[str, list[str], list[str]]:
 
     rng = random.Random(seed)
     data = ROOT / "tests" / "data"
+    read = lambda path: yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: E731
     sources, categories = [], {}
     for path in sorted(data.glob("*_faq.yaml")) + [ROOT / "faq" / "data" / "faq.yaml"]:
-        faq = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        faq = read(path)
         categories.update({c["id"]: c for c in faq["categories"]})
         sources += faq["entries"]
     entries, seen, listed = [], set(), []
@@ -134,7 +135,7 @@ def labelled_faq(size: int, seed: int = 7) -> tuple[str, list[str], list[str]]:
             listed.append(rng.choice(phrasings) + "呀")
     questions = list(dict.fromkeys(  # distinct: each is timed the first time it is seen
         q["q"] for path in sorted(data.glob("eval_*.yaml"))
-        for q in yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["questions"]))
+        for q in read(path)["questions"]))
     rng.shuffle(questions)
     fresh = [(rng.choice(REGIONS) if rng.random() < 0.5 else "") + q for q in questions[:2020]]
     text = yaml.dump({"version": 1, "categories": list(categories.values()), "entries": entries},

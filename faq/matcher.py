@@ -745,7 +745,7 @@ class Matcher:
 class _Query:
     """What every candidate is compared with, computed once per question."""
 
-    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "grams", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms", "kinds", "oos_prior", "vector", "length", "concept_lookup", "gram_lookup", "char_lookup")
+    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms", "kinds", "oos_prior", "vector", "length", "concept_lookup", "gram_lookup", "char_lookup")
 
     def __init__(self, analysis: Analysis, matcher: Matcher, oos_prior: float):
         self.analysis = analysis
@@ -757,7 +757,6 @@ class _Query:
         self.raw_total = sum(analysis.weights.values()) or 1.0
         self.canon = "".join(analysis.concepts)
         content = _content(analysis)
-        self.grams = bigrams(content)
         unknown = matcher._unknown_gram_idf
         # In the text's order, not a set's: summed in another order, a feature can differ in its last
         # bit and the verifier's confidence with it, from one process to the next.
@@ -770,7 +769,7 @@ class _Query:
         known = sorted((matcher.concept_ids[c], w) for c, w in analysis.weights.items() if c in matcher.concept_ids)
         self.concept_lookup = (np.asarray([-1] + [i for i, _ in known], dtype=np.int64),
                                np.asarray([0.0] + [w for _, w in known], dtype=np.float64))
-        self.gram_lookup = _lookup(matcher.gram_ids, self.grams)
+        self.gram_lookup = _lookup(matcher.gram_ids, self.gram_weight)
         self.char_lookup = _lookup(matcher.char_ids, self.char_weight)
         unknown = [c for c in analysis.concepts if c not in matcher.distinct and not c.startswith("intent:")]
         self.unknown = max((analysis.weights[c] for c in unknown), default=0.0)

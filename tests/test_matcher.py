@@ -390,7 +390,7 @@ def _reference_text_evidence(matcher, index, query):
         entry_chars |= set(phrasing.analysis.content)
         if query.gram_total:
             total = sum(matcher.gram_idf[g] for g in grams)
-            char = max(char, 2 * sum(query.gram_weight[g] for g in query.grams & grams) / (query.gram_total + total))
+            char = max(char, 2 * sum(query.gram_weight[g] for g in query.gram_weight.keys() & grams) / (query.gram_total + total))
     gram_coverage = sum(w for g, w in query.gram_weight.items() if g in entry_grams) / query.gram_total if query.gram_total else 0.0
     char_coverage = sum(w for c, w in query.char_weight.items() if c in entry_chars) / query.char_total if query.char_total else 0.0
     return [coverage, overlap, fuzzy, char, gram_coverage, char_coverage]
