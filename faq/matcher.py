@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
@@ -127,7 +128,7 @@ class _Flat:
     char_ids: np.ndarray  # the characters of all an entry's phrasings, each once
     char_idf: np.ndarray
     char_start: np.ndarray  # per entry
-    canons: list[str]  # each phrasing's Phrasing.canon
+    entry_canons: list[tuple[str, ...]]  # each entry's phrasings' Phrasing.canon
 
     @classmethod
     def build(cls, matcher: "Matcher", concepts, weights, concept_counts, grams, gram_counts,
@@ -148,7 +149,8 @@ class _Flat:
             np.bincount(phrasing_of_gram, gram_idf, minlength=len(gram_counts)),
             _starts([len(r) for r in matcher.entry_phrasings]),
             entry_gram_ids, idf_by_id[entry_gram_ids], _starts(entry_gram_counts),
-            char_ids, char_idf_by_id[char_ids], _starts(char_counts), [p.canon for p in matcher.phrasings],
+            char_ids, char_idf_by_id[char_ids], _starts(char_counts),
+            [tuple(matcher.phrasings[p].canon for p in own) for own in matcher.entry_phrasings],
         )
 
 
@@ -258,12 +260,12 @@ def _gather(array: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
     return np.concatenate([array[start:end] for start, end in spans])
 
 
-def _entry_sums(ids: np.ndarray, weights: np.ndarray, start: np.ndarray, entries: list[int], lookup: np.ndarray) -> np.ndarray:
+def _entry_sums(ids: np.ndarray, weights: np.ndarray, start: np.ndarray, entries: np.ndarray, lookup: np.ndarray) -> np.ndarray:
     """Per entry, the summed weights of those of its ids (bigrams, characters) that are in the lookup."""
-    spans = [(int(start[i]), int(start[i + 1])) for i in entries]
-    found = _gather(ids, spans)
-    owner = np.repeat(np.arange(len(entries)), [end - begin for begin, end in spans])
-    return np.bincount(owner, _gather(weights, spans) * _found(lookup, found), minlength=len(entries))
+    first, last = start[entries], start[entries + 1]
+    spans = list(zip(first.tolist(), last.tolist()))
+    owner = np.repeat(np.arange(len(entries)), last - first)
+    return np.bincount(owner, _gather(weights, spans) * _found(lookup, _gather(ids, spans)), minlength=len(entries))
 
 
 def _positions(lookup: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -597,23 +599,22 @@ class Matcher:
         time of a question in a large FAQ.
         """
         flat = self._flat
-        first = flat.entry_start[candidates].tolist()
-        last = flat.entry_start[[i + 1 for i in candidates]].tolist()
-        phrasings = list(zip(first, last))
-        counts = _gather(flat.concept_counts, phrasings)
-        size = len(counts)
-        phrasing = np.repeat(np.arange(size), counts)  # which phrasing each concept is in
+        picked = np.asarray(candidates, dtype=np.int64)
+        first, last = flat.entry_start[picked], flat.entry_start[picked + 1]
+        phrasings = np.fromiter(chain.from_iterable(map(range, first.tolist(), last.tolist())), np.int64)
+        size = len(phrasings)
+        phrasing = np.repeat(np.arange(size), flat.concept_counts[phrasings])  # which phrasing each concept is in
         spans = list(zip(flat.concept_start[first].tolist(), flat.concept_start[last].tolist()))
         concept_ids = _gather(flat.concept_ids, spans)
         weights = _gather(flat.concept_weights, spans)
-        totals = _gather(flat.totals, phrasings)
+        totals = flat.totals[phrasings]
         asked_ids, asked_weights = query.concept_lookup
         at = _positions(asked_ids, concept_ids)
         shared = asked_ids[at] == concept_ids
         coverage = np.bincount(phrasing, weights * shared, minlength=size) / totals
         # Not in place: with no concept in any phrasing, bincount gives integers.
         overlap = 2 * np.bincount(phrasing, np.minimum(weights, asked_weights[at] * shared), minlength=size) / (totals + query.raw_total)
-        canons = [canon for start, end in phrasings for canon in flat.canons[start:end]]
+        canons = list(chain.from_iterable(map(flat.entry_canons.__getitem__, candidates)))
         fuzzy = process.cdist([query.canon], canons, scorer=fuzz.ratio, dtype=np.float64)[0] / 100.0
         char_overlap = np.zeros(size)
         char_coverage = char1_coverage = np.zeros(len(candidates))
@@ -621,16 +622,15 @@ class Matcher:
             spans = list(zip(flat.gram_start[first].tolist(), flat.gram_start[last].tolist()))
             gram_ids = _gather(flat.gram_ids, spans)
             idf = _gather(flat.gram_idf, spans) * _found(query.gram_lookup, gram_ids)
-            gram_phrasing = np.repeat(np.arange(size), _gather(flat.gram_counts, phrasings))
-            gram_totals = _gather(flat.gram_totals, phrasings)
-            char_overlap = 2 * np.bincount(gram_phrasing, idf, minlength=size) / (query.gram_total + gram_totals)
-            char_coverage = _entry_sums(flat.entry_gram_ids, flat.entry_gram_idf, flat.entry_gram_start, candidates,
+            gram_phrasing = np.repeat(np.arange(size), flat.gram_counts[phrasings])
+            char_overlap = 2 * np.bincount(gram_phrasing, idf, minlength=size) / (query.gram_total + flat.gram_totals[phrasings])
+            char_coverage = _entry_sums(flat.entry_gram_ids, flat.entry_gram_idf, flat.entry_gram_start, picked,
                                         query.gram_lookup) / query.gram_total
         if query.char_total:
-            char1_coverage = _entry_sums(flat.char_ids, flat.char_idf, flat.char_start, candidates,
+            char1_coverage = _entry_sums(flat.char_ids, flat.char_idf, flat.char_start, picked,
                                          query.char_lookup) / query.char_total
-        starts = np.cumsum([0] + [end - start for start, end in phrasings[:-1]])
-        closest = np.maximum.reduceat(np.stack((coverage, overlap, fuzzy, char_overlap), axis=1), starts, axis=0)
+        own = last - first
+        closest = np.maximum.reduceat(np.stack((coverage, overlap, fuzzy, char_overlap), axis=1), np.cumsum(own) - own, axis=0)
         return np.column_stack((closest, char_coverage, char1_coverage))
 
     def features(self, index: int, query: "_Query", compared: list[float]) -> list[float]:
@@ -638,10 +638,10 @@ class Matcher:
         share = self.entry_share[index]
         answer = self.answer(index)
         text = self.entry_texts[index]
-        analysis, weights, total = query.analysis, query.weights, query.total
-        covered = vocab = focus = distinct = missing = missing_noun = term_missing = in_answer = 0.0
-        for concept, weight in weights.items():
-            finder = query.finders[concept]
+        weights, total = query.weights, query.total
+        covered = vocab = focus = distinct = missing = missing_noun = term_missing = in_answer = likelihood = 0.0
+        counts, length = self.entry_counts[index], self.entry_length[index] + DIRICHLET_MU
+        for concept, weight, finder, raw, noun, term, background, prior in query.items:
             mentioned = finder is not None and finder(answer)
             if mentioned:
                 in_answer += weight
@@ -655,18 +655,14 @@ class Matcher:
             elif mentioned:
                 covered += ANSWER_ONLY_CREDIT * weight
             else:
-                missing = max(missing, analysis.weights[concept])
-                if concept in query.nouns:
-                    missing_noun = max(missing_noun, analysis.weights[concept])
-                if concept in query.terms:
-                    term_missing = max(term_missing, analysis.weights[concept])
+                missing = max(missing, raw)
+                if noun:
+                    missing_noun = max(missing_noun, raw)
+                if term:
+                    term_missing = max(term_missing, raw)
+            # Query likelihood under the entry's words, smoothed towards the FAQ's (Dirichlet prior).
+            likelihood += weight * math.log((counts.get(concept, 0) + prior) / length / background)
         best_pcov, best_overlap, best_fuzzy, best_char, char_coverage, char1_coverage = compared
-        counts, length = self.entry_counts[index], self.entry_length[index]
-        likelihood = 0.0
-        for concept, weight in weights.items():
-            background = self.background.get(concept, self._unseen)
-            smoothed = (counts.get(concept, 0) + DIRICHLET_MU * background) / (length + DIRICHLET_MU)
-            likelihood += weight * math.log(smoothed / background)
         keyword = 1.0 if self.entry_keywords[index] and not self.entry_keywords[index].isdisjoint(weights) else 0.0
         intents = self.entry_intents[index]
         clash = 1.0 if query.intents and intents and query.intents.isdisjoint(intents) else 0.0
@@ -745,7 +741,7 @@ class Matcher:
 class _Query:
     """What every candidate is compared with, computed once per question."""
 
-    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms", "kinds", "oos_prior", "vector", "length", "concept_lookup", "gram_lookup", "char_lookup")
+    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms", "kinds", "oos_prior", "vector", "length", "concept_lookup", "gram_lookup", "char_lookup", "items")
 
     def __init__(self, analysis: Analysis, matcher: Matcher, oos_prior: float):
         self.analysis = analysis
@@ -785,6 +781,10 @@ class _Query:
         self.kinds = frozenset((*(c for c in self.intents if c in _KIND_PATTERNS), *(("amount",) if asks_amount else ())))
         # Finds the question's word or one of its synonyms in an entry's text (None: nothing to find).
         self.finders = {c: matcher.finder(c, analysis.surfaces[c]) for c in analysis.concepts}
+        # Per concept, what features() reads for every candidate: looked up once per question.
+        background = [matcher.background.get(c, matcher._unseen) for c in self.weights]
+        self.items = [(c, w, self.finders[c], analysis.weights[c], c in self.nouns, c in self.terms, b, DIRICHLET_MU * b)
+                      for (c, w), b in zip(self.weights.items(), background)]
 
 
 def _lookup(ids: dict[str, int], items) -> np.ndarray:

@@ -23,11 +23,7 @@ L2 = 1.0
 
 def grams(text: str) -> Counter[str]:
     """Character n-grams of a normalised text, within its space-separated runs (not across a comma)."""
-    counts: Counter[str] = Counter()
-    for run in text.split():
-        for size in GRAM_SIZES:
-            counts.update(run[i : i + size] for i in range(len(run) - size + 1))
-    return counts
+    return Counter([run[i : i + size] for run in text.split() for size in GRAM_SIZES for i in range(len(run) - size + 1)])
 
 
 def vector(counts: Counter[str], idf: dict[str, float]) -> dict[str, float]:
@@ -44,8 +40,11 @@ class QuestionPrior:
         self.idf, self.weights, self.bias = idf, weights, bias
 
     def logit(self, normalized: str) -> float:
-        weights = self.weights
-        return self.bias + sum(v * weights.get(g, 0.0) for g, v in vector(grams(normalized), self.idf).items())
+        # vector() and the weighted sum in one pass, in the same order (so to the last bit)
+        idf, weights = self.idf, self.weights
+        raw = [((1.0 + math.log(n)) * idf[g], weights.get(g, 0.0)) for g, n in grams(normalized).items() if g in idf]
+        norm = math.sqrt(sum(v * v for v, _ in raw)) or 1.0
+        return self.bias + sum(v / norm * w for v, w in raw)
 
     def to_json(self) -> dict:
         return {"bias": round(self.bias, 4), "grams": {g: [round(self.idf[g], 3), round(self.weights.get(g, 0.0), 4)]

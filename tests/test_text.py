@@ -3,7 +3,8 @@ import jieba
 import pytest
 
 from faq.text import DATA_DIR as DATA
-from faq.text import clean, is_courtesy, join_separable_verbs, normalize, pinyin_key, segmenter, strip_symbols, to_simplified
+from faq.text import (clean, is_courtesy, join_separable_verbs, normalize, pinyin_key, segmenter, strip_symbols, to_nfkc,
+                      to_simplified)
 
 
 @pytest.mark.parametrize(
@@ -112,6 +113,21 @@ def test_pinyin_key_reads_as_lazy_pinyin_does():
     assert len(windows) > 2000
     for window in windows:
         assert pinyin_key(window) == " ".join(lazy_pinyin(window, style=Style.NORMAL, errors="ignore")), window
+
+
+def test_to_nfkc_is_unicode_nfkc():
+    """The shortcut for full-width punctuation must give exactly NFKC, composing characters and all."""
+    import unicodedata
+
+    texts = [
+        (DATA / "faq.yaml").read_text(encoding="utf-8"),
+        "Ｎ９５口罩，８４消毒液：１：１００稀释　（约５０ｍｌ）",
+        "ａ\u0301ｅ\u0300 caf\u00e9 ｶﾀｶﾅ ㈱ ① ㎡ ﬁ ᄀ\u1161 한 …",
+        "".join(chr(code) for code in range(0x20, 0x3000, 3)),
+        "".join(chr(code) for code in range(0xF900, 0xFFEF)),
+    ]
+    for text in texts + [t[i : i + 40] for t in texts for i in range(0, len(t), 37)]:
+        assert to_nfkc(text) == unicodedata.normalize("NFKC", text)
 
 
 def test_symbols_and_traditional_characters():
