@@ -221,6 +221,32 @@ def test_aspects_name_what_a_question_asks_about():
     assert _aspects("营业执照遗失了咋补办") == {"loss"}
     assert _aspects("申请表在哪下载") == {"form"}
     assert _aspects("返岗员工要隔离几天") == frozenset()
+    assert _aspects("稳岗返还三月初就报了，现在还没审下来，找谁问") == {"relief", "hitch"}
+    assert _aspects("复工贷被银行拒了还有别的办法吗") == {"hitch"}
+
+
+def test_a_hitch_is_a_follow_up_unless_the_entry_speaks_of_it(tmp_path):
+    path = one_category_faq(tmp_path, """\
+          - id: support.job-retention
+            category: c
+            question: 稳岗返还怎么申请？
+            alternates: [稳岗补贴在哪申请, 稳岗返还能领多少, 申请稳岗返还要啥条件]
+            answer: 上年度未裁员或裁员率不高于全国城镇调查失业率控制目标的参保企业，可在人社局网上经办大厅申请，返还上年度实际缴纳失业保险费的50%。
+          - id: support.loan-refused
+            category: c
+            question: 复工贷款被银行拒了怎么办？
+            alternates: [贷款申请被拒了还能找谁, 银行不给贷款咋办, 复工贷款没批下来怎么办]
+            answer: 可拨打区金融办热线0571-12345转2，由金融专员协调合作银行复审，或改申政策性担保贷款。
+    """)
+    matcher = Matcher(load_faq(path))
+    assert matcher.decide("稳岗返还要啥条件才能申请").faq_id == "support.job-retention"
+    # The same subsidy, stuck: no entry says what to do about it, so a cadre follows it up.
+    stuck = matcher.decide("稳岗返还三月初就报了，现在还没审下来，找谁问")
+    assert stuck.kind == "escalate"
+    ranked = {s.entry.id: s for s in matcher.rank("稳岗返还三月初就报了，现在还没审下来，找谁问", 2)}
+    assert ranked["support.job-retention"].features[FEATURES.index("aspect_unmet")] >= 1.0
+    # An entry about the refusal itself does answer it.
+    assert matcher.decide("复工贷被银行拒了咋办").faq_id == "support.loan-refused"
 
 
 def test_a_one_character_aspect_word_counts_only_as_a_word():
