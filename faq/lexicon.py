@@ -116,7 +116,8 @@ INTENTS = {
 # the FAQ does not cover: "口罩在哪买" against the entry on wearing masks, "公积金能缓缴吗" against
 # social insurance; Matcher.decide escalates it. Narrow groups: an entry that names the system does not
 # answer a forgotten password. A hitch in a process already under way (还没到账, 被拒了, 驳回) is a
-# follow-up for a cadre to chase, unless the entry itself speaks of it ("贷款被拒了怎么办").
+# follow-up for a cadre to chase, unless the entry itself speaks of it ("贷款被拒了怎么办"); the day's case
+# figures are news, not a rule ("今天新增几例确诊" against the entry on a case found on site).
 ASPECTS = {
     "money": ("费用", "多少钱", "出钱", "掏钱", "付钱", "花钱", "谁出", "谁掏", "谁付", "承担", "收费", "免费",
               "报销", "价格", "价钱", "涨价", "降价", "成本", "利息", "钱", "费", "元"),
@@ -143,6 +144,7 @@ ASPECTS = {
     "family": ("家属", "老婆", "老公", "子女", "家人", "家里人"),
     "hitch": ("还没批", "还没审", "没审下来", "还没下来", "没批下来", "还没到账", "还没答复", "还没回复", "还没反馈",
               "还没通知", "还没复核", "还没来", "还没拨", "没拨下来", "被拒", "拒了", "驳回", "找谁问", "质量问题"),
+    "statistics": ("几例", "多少例", "新增确诊", "新增病例", "累计确诊", "确诊人数", "病例数", "疫情数据"),
 }
 
 # Last characters of the names of things a rule is about: fees, taxes, certificates, insurances,

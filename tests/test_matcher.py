@@ -223,6 +223,7 @@ def test_aspects_name_what_a_question_asks_about():
     assert _aspects("返岗员工要隔离几天") == frozenset()
     assert _aspects("稳岗返还三月初就报了，现在还没审下来，找谁问") == {"relief", "hitch"}
     assert _aspects("复工贷被银行拒了还有别的办法吗") == {"hitch"}
+    assert _aspects("今天全市新增几例确诊") == {"statistics"}
 
 
 def test_a_hitch_is_a_follow_up_unless_the_entry_speaks_of_it(tmp_path):
