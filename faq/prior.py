@@ -40,7 +40,7 @@ class QuestionPrior:
         self.idf, self.weights, self.bias = idf, weights, bias
 
     def logit(self, normalized: str) -> float:
-        # vector() and the weighted sum in one pass, in the same order (so to the last bit)
+        # vector() and the weighted sum without the intermediate dict, in the same order (so to the last bit)
         idf, weights = self.idf, self.weights
         raw = [((1.0 + math.log(n)) * idf[g], weights.get(g, 0.0)) for g, n in grams(normalized).items() if g in idf]
         norm = math.sqrt(sum(v * v for v, _ in raw)) or 1.0

@@ -43,10 +43,11 @@ _HALF_WIDTH = {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)} 
 
 
 def to_nfkc(text: str) -> str:
-    """unicodedata.normalize("NFKC", text), at a quarter of the cost for Chinese text.
+    """unicodedata.normalize("NFKC", text), at a third to a quarter of the cost for Chinese text.
 
     Chinese punctuation is full-width, which sends nearly every answer through full normalisation;
-    mapping those characters first (to what NFKC maps them) leaves most texts already normal.
+    mapping those characters first (to what NFKC maps them) leaves most texts already normal. A text
+    with other compatibility characters (①, ㎡) pays for both, about half as much again.
     """
     if unicodedata.is_normalized("NFKC", text):
         return text
