@@ -784,7 +784,9 @@ class _Query:
         self.kinds = frozenset((*(c for c in self.intents if c in _KIND_PATTERNS), *(("amount",) if asks_amount else ())))
         # Finds the question's word or one of its synonyms in an entry's text (None: nothing to find).
         self.finders = {c: matcher.finder(c, analysis.surfaces[c]) for c in analysis.concepts}
-        # Per concept, what features() reads for every candidate: looked up once per question.
+        # Per concept, what features() reads for every candidate, looked up once per question: the concept,
+        # its weight, finder and weight in the analysis, whether it is a noun and a term, its background
+        # probability and the Dirichlet prior's mass on it.
         background = [matcher.background.get(c, matcher._unseen) for c in self.weights]
         self.items = [(c, w, self.finders[c], analysis.weights[c], c in self.nouns, c in self.terms, b, DIRICHLET_MU * b)
                       for (c, w), b in zip(self.weights.items(), background)]
