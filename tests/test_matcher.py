@@ -226,6 +226,7 @@ def test_aspects_name_what_a_question_asks_about():
         assert "hitch" not in _aspects(plain), plain
     assert _aspects("复工贷被银行拒了还有别的办法吗") == {"hitch"}
     assert _aspects("今天全市新增几例确诊") == {"statistics"}
+    assert "statistics" not in _aspects("园区新增病例后企业还能复工吗")  # a rule, not the day's figures
 
 
 def test_a_hitch_is_a_follow_up_unless_the_entry_speaks_of_it(tmp_path):
