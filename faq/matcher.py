@@ -744,7 +744,7 @@ class Matcher:
 class _Query:
     """What every candidate is compared with, computed once per question."""
 
-    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "gram_weight", "gram_total", "surfaces", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "concept_set", "finders", "intents", "aspects", "terms", "kinds", "oos_prior", "vector", "length", "concept_lookup", "gram_lookup", "char_lookup", "items")
+    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "gram_weight", "gram_total", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "finders", "intents", "aspects", "terms", "kinds", "oos_prior", "vector", "length", "concept_lookup", "gram_lookup", "char_lookup", "items")
 
     def __init__(self, analysis: Analysis, matcher: Matcher, oos_prior: float):
         self.analysis = analysis
@@ -776,7 +776,6 @@ class _Query:
         noun_like = matcher.analyzer.segmenter.is_noun_like
         self.nouns = frozenset(c for c in analysis.concepts if noun_like(analysis.surfaces[c]))
         self.unknown_noun = max((analysis.weights[c] for c in unknown if c in self.nouns), default=0.0)
-        self.concept_set = frozenset(analysis.concepts)
         self.intents = frozenset(c for c in analysis.concepts if c.startswith("intent:"))
         self.aspects = aspects_of(matcher.analyzer.segmenter.cut(analysis.text))
         self.terms = frozenset(c for c in self.nouns if _is_term(analysis.surfaces[c]))
