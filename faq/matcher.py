@@ -232,7 +232,7 @@ def best_of(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def ordered_bigrams(text: str) -> list[str]:
-    """bigrams(text) in the order the text has them, each once."""
+    """Character bigrams of a compact string (the string itself when it has one character), in order, each once."""
     if len(text) < 2:
         return [text] if text else []
     return list(dict.fromkeys(map(operator.add, text, text[1:])))
@@ -276,13 +276,6 @@ def _positions(lookup: np.ndarray, ids: np.ndarray) -> np.ndarray:
 def _found(lookup: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Which ids are in a sorted lookup that starts with a sentinel -1."""
     return lookup[_positions(lookup, ids)] == ids
-
-
-def bigrams(text: str) -> frozenset[str]:
-    """Character bigrams of a compact string (single characters for a one-character string)."""
-    if len(text) < 2:
-        return frozenset([text]) if text else frozenset()
-    return frozenset(text[i : i + 2] for i in range(len(text) - 1))
 
 
 class Matcher:
@@ -744,7 +737,7 @@ class Matcher:
 class _Query:
     """What every candidate is compared with, computed once per question."""
 
-    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "gram_weight", "gram_total", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "finders", "intents", "aspects", "terms", "kinds", "oos_prior", "vector", "length", "concept_lookup", "gram_lookup", "char_lookup", "items")
+    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "gram_weight", "gram_total", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "intents", "aspects", "terms", "kinds", "oos_prior", "vector", "length", "concept_lookup", "gram_lookup", "char_lookup", "items")
 
     def __init__(self, analysis: Analysis, matcher: Matcher, oos_prior: float):
         self.analysis = analysis
@@ -755,7 +748,7 @@ class _Query:
         self.total = sum(self.weights.values()) or 1.0
         self.raw_total = sum(analysis.weights.values()) or 1.0
         self.canon = "".join(analysis.concepts)
-        content = _content(analysis)
+        content = analysis.content
         unknown = matcher._unknown_gram_idf
         # In the text's order, not a set's: summed in another order, a feature can differ in its last
         # bit and the verifier's confidence with it, from one process to the next.
@@ -782,12 +775,12 @@ class _Query:
         asks_amount = _AMOUNT_ASKED.search(analysis.text.replace(" ", "")) is not None
         self.kinds = frozenset((*(c for c in self.intents if c in _KIND_PATTERNS), *(("amount",) if asks_amount else ())))
         # Finds the question's word or one of its synonyms in an entry's text (None: nothing to find).
-        self.finders = {c: matcher.finder(c, analysis.surfaces[c]) for c in analysis.concepts}
+        finders = {c: matcher.finder(c, analysis.surfaces[c]) for c in analysis.concepts}
         # Per concept, what features() reads for every candidate, looked up once per question: the concept,
         # its weight, finder and weight in the analysis, whether it is a noun and a term, its background
         # probability and the Dirichlet prior's mass on it.
         background = [matcher.background.get(c, matcher._unseen) for c in self.weights]
-        self.items = [(c, w, self.finders[c], analysis.weights[c], c in self.nouns, c in self.terms, b, DIRICHLET_MU * b)
+        self.items = [(c, w, finders[c], analysis.weights[c], c in self.nouns, c in self.terms, b, DIRICHLET_MU * b)
                       for (c, w), b in zip(self.weights.items(), background)]
 
 
@@ -833,8 +826,3 @@ def names_aspect(text: str, aspect: str) -> bool:
 def _is_term(word: str) -> bool:
     """A named fee, tax, certificate, fund, licence ... (lexicon.TERM_ENDINGS), given a naming word."""
     return word[-1] in lexicon.TERM_ENDINGS and word not in lexicon.NOT_TERMS
-
-
-def _content(analysis: Analysis) -> str:
-    """The words that carry meaning, in order, as one string."""
-    return analysis.content

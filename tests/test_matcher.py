@@ -13,7 +13,7 @@ from rapidfuzz import fuzz
 from bot.config import BotConfig
 from faq.analysis import _close, _marks
 from faq.loader import load_faq
-from faq.matcher import FEATURES, Matcher, _holds_any, _Query, aspects_of, best_of, bigrams
+from faq.matcher import FEATURES, Matcher, _holds_any, _Query, aspects_of, best_of, ordered_bigrams
 from faq.text import normalize, segmenter
 from tests.conftest import DATA, ROOT, STARTER_FAQ, write_faq
 
@@ -415,7 +415,7 @@ def _reference_text_evidence(matcher, index, query):
         shared = sum(min(weights[c], analysis.weights[c]) for c in common)
         overlap = max(overlap, 2 * shared / (phrasing.total + query.raw_total))
         fuzzy = max(fuzzy, fuzz.ratio(query.canon, phrasing.canon) / 100)
-        grams = bigrams(phrasing.analysis.content)
+        grams = set(ordered_bigrams(phrasing.analysis.content))
         entry_grams |= grams
         entry_chars |= set(phrasing.analysis.content)
         if query.gram_total:
