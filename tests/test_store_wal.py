@@ -1,4 +1,5 @@
 """The WAL under steady writes from two processes: the background checkpoint lets it start over."""
+import sqlite3
 import subprocess
 import sys
 import time
@@ -44,7 +45,10 @@ def test_checkpoint_rewinds_the_wal_while_another_process_keeps_writing(tmp_path
             # This worker writes too (one message per round) and checkpoints as Checkpointer does.
             with store.transaction() as tx:
                 tx.log_message(f"this:{i}", Message("wechat", "", "u", "问题", f"t{i}", received_at=0.0), Decision("escalate"), 0.1)
-            store.checkpoint()
+            try:
+                store.checkpoint()
+            except sqlite3.OperationalError:
+                pass  # locked out for the whole busy timeout by the other worker's back-to-back commits: as Checkpointer, try next round
             time.sleep(0.02)
         restarts = wal_restarts(path) - before
         assert other.poll() is None
