@@ -685,9 +685,9 @@ class Matcher:
             clash,
             thin,
             thin * in_answer / total,
-            float(sum(not self._mentions(index, aspect) for aspect in query.aspects)),
+            float(sum(not self._mentions(index, aspect) for aspect in query.aspects)) if query.aspects else 0.0,
             term_missing,
-            float(sum(not self._gives(index, kind) for kind in query.kinds)),
+            float(sum(not self._gives(index, kind) for kind in query.kinds)) if query.kinds else 0.0,
         ]
 
     def decide(self, text: str) -> Decision:
@@ -820,7 +820,10 @@ _ASPECT_PATTERNS, _ASPECT_CHARS = _aspect_tables()
 
 def names_aspect(text: str, aspect: str) -> bool:
     """Whether an entry's text uses one of an aspect's words anywhere (generous: then it does not count against the entry)."""
-    return any(w in text for w in lexicon.ASPECTS[aspect])
+    return _ASPECT_ANYWHERE[aspect].search(text) is not None
+
+
+_ASPECT_ANYWHERE = {name: re.compile("|".join(map(re.escape, words))) for name, words in lexicon.ASPECTS.items()}
 
 
 def _is_term(word: str) -> bool:

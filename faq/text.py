@@ -25,7 +25,7 @@ SYNONYMS_FILE = DATA_DIR / "synonyms.txt"
 _t2s = opencc.OpenCC("t2s")
 # jieba's own block and letter patterns, so Segmenter.cut gives exactly jieba's words.
 _JIEBA_HAN = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)", re.U)
-_JIEBA_ENG = re.compile("[a-zA-Z0-9]", re.U)
+_JIEBA_ENG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")  # jieba's re_eng, [a-zA-Z0-9]
 _JIEBA_DICT = Path(jieba.__file__).resolve().parent / jieba.DEFAULT_DICT_NAME
 _NOUN_TAGS = frozenset({"n", "nz", "nt", "ns", "nr", "nrt", "nrfg", "vn", "an", "eng", "j", "l", "i"})
 # WeChat stickers and placeholders arrive as text: [强], [抱拳], [图片], [语音].
@@ -282,15 +282,16 @@ class Segmenter:
         ascii_run = ""
         position = 0
         while position < size:
-            word = block[position : end[position] + 1]
-            position = end[position] + 1
-            if len(word) == 1 and _JIEBA_ENG.match(word):
-                ascii_run += word  # jieba joins runs of single letters and digits
+            stop = end[position] + 1
+            if stop - position == 1 and block[position] in _JIEBA_ENG_CHARS:
+                ascii_run += block[position]  # jieba joins runs of single letters and digits
+                position = stop
                 continue
             if ascii_run:
                 words.append(ascii_run)
                 ascii_run = ""
-            words.append(word)
+            words.append(block[position:stop])
+            position = stop
         if ascii_run:
             words.append(ascii_run)
         return words
