@@ -5,12 +5,14 @@ traditional characters, out-of-scope questions, courtesies), each against its ow
 by writers who saw neither this code nor the other sets. Every model learns from all of them
 (bench/train_ranker.py: LEARNED; of the starter's sets, the ranker and verifier from the dev set, the
 question prior and the learned vectors from the dev, blind and fresh sets) except the starter holdout
-and the eight FAQs written last, late in the seventeenth session (bench/train_ranker.py: UNSEEN), which
-no model has seen; the floors of the others are in-sample (README gives their figures from models fitted
-without them). Since the seventeenth session the models also learn from the forty-two FAQs that
-were unseen until then (thirty-four, then the session's first eight); the in-sample floors those models no longer met were set again as they
-measured them (in-sample figures of the older FAQs fell by about a point; the unseen ones rose). A
-floor that fails means a change made the bot worse: look at `python run.py faq eval FILE --misses`.
+and the eight FAQs written last, at the end of the seventeenth session (bench/train_ranker.py:
+UNSEEN), which no model has seen; the floors of the others are in-sample (README gives their figures
+from models fitted without them). The seventeenth session refitted the models three times, each time
+on the FAQs that had been unseen until then (thirty-four, then eight, then eight more), and set the
+in-sample floors the refitted models no longer met again as they measured them: in-sample, the
+ninety-one older FAQs pooled fell from 94.1% to 93.0% right (0.52% to 0.62% wrong), while every new
+blind set measured before and after rose. A floor that fails
+means a change made the bot worse: look at `python run.py faq eval FILE --misses`.
 """
 from pathlib import Path
 
@@ -40,7 +42,7 @@ FLOORS = [
     ("eval_sixth.yaml", DATA / "sixth_faq.yaml", 0.90, 0.018, 0.93, 0.95),
     ("eval_logistics.yaml", DATA / "logistics_faq.yaml", 0.82, 0.014, 0.95, 0.95),
     ("eval_subsidies.yaml", DATA / "subsidies_faq.yaml", 0.85, 0.014, 0.91, 0.95),
-    ("eval_retail.yaml", DATA / "retail_faq.yaml", 0.91, 0.007, 0.95, 0.95),
+    ("eval_retail.yaml", DATA / "retail_faq.yaml", 0.93, 0.013, 0.95, 0.95),
     ("eval_factory.yaml", DATA / "factory_faq.yaml", 0.85, 0.013, 0.91, 0.9),
     ("eval_construction.yaml", DATA / "construction_faq.yaml", 0.82, 0.007, 0.95, 0.95),
     ("eval_labor.yaml", DATA / "labor_faq.yaml", 0.83, 0, 1.00, 0.9),
@@ -48,28 +50,28 @@ FLOORS = [
     # Written blind in the fifth session, FAQs with 3-5 phrasings per entry.
     ("eval_agri.yaml", DATA / "agri_faq.yaml", 0.94, 0, 1.00, 0.95),
     ("eval_catering.yaml", DATA / "catering_faq.yaml", 0.91, 0.013, 0.91, 0.95),
-    ("eval_techpark.yaml", DATA / "techpark_faq.yaml", 0.90, 0, 1.00, 0.95),
+    ("eval_techpark.yaml", DATA / "techpark_faq.yaml", 0.88, 0, 1.00, 0.95),
     ("eval_mining.yaml", DATA / "mining_faq.yaml", 0.95, 0.007, 0.95, 0.95),
     # Written blind; their misses were read when the aspect list of faq/lexicon.py was written.
     ("eval_office.yaml", DATA / "office_faq.yaml", 0.91, 0, 1.00, 0.9),
-    ("eval_food.yaml", DATA / "food_faq.yaml", 0.93, 0.007, 0.95, 0.9),
+    ("eval_food.yaml", DATA / "food_faq.yaml", 0.91, 0, 1.00, 0.9),
     ("eval_medical.yaml", DATA / "medical_faq.yaml", 0.88, 0.007, 0.91, 0.95),
-    ("eval_schools.yaml", DATA / "schools_faq.yaml", 0.90, 0, 1.00, 0.95),
+    ("eval_schools.yaml", DATA / "schools_faq.yaml", 0.88, 0, 1.00, 0.95),
     ("eval_tourism.yaml", DATA / "tourism_faq.yaml", 0.87, 0, 1.00, 0.95),
-    ("eval_auto.yaml", DATA / "auto_faq.yaml", 0.91, 0, 1.00, 0.95),
+    ("eval_auto.yaml", DATA / "auto_faq.yaml", 0.90, 0, 1.00, 0.95),
     ("eval_garment.yaml", DATA / "garment_faq.yaml", 0.92, 0, 1.00, 0.95),
     ("eval_chempark.yaml", DATA / "chempark_faq.yaml", 0.91, 0, 1.00, 0.95),
-    ("eval_port.yaml", DATA / "port_faq.yaml", 0.91, 0.021, 0.86, 0.95),
+    ("eval_port.yaml", DATA / "port_faq.yaml", 0.90, 0.014, 0.90, 0.95),
     ("eval_merchant.yaml", DATA / "merchant_faq.yaml", 0.89, 0.007, 0.95, 0.95),
-    ("eval_foreign.yaml", DATA / "foreign_faq.yaml", 0.96, 0.007, 0.95, 0.95),
+    ("eval_foreign.yaml", DATA / "foreign_faq.yaml", 0.95, 0.007, 0.95, 0.95),
     # Written blind in the fifth session (3-5 phrasings per entry).
     ("eval_electronics.yaml", DATA / "electronics_faq.yaml", 0.90, 0.007, 1.00, 0.95),
-    ("eval_express.yaml", DATA / "express_faq.yaml", 0.89, 0.032, 0.91, 0.95),
+    ("eval_express.yaml", DATA / "express_faq.yaml", 0.90, 0.032, 0.87, 0.95),
     ("eval_eldercare.yaml", DATA / "eldercare_faq.yaml", 0.94, 0, 1.00, 0.95),
-    ("eval_smefinance.yaml", DATA / "smefinance_faq.yaml", 0.86, 0.013, 0.95, 0.95),
+    ("eval_smefinance.yaml", DATA / "smefinance_faq.yaml", 0.85, 0.019, 0.87, 0.95),
     # Written blind in the sixth session (3-5 phrasings per entry), measured once before any change
     # of that session; their misses were then read when the aspect list was split finer.
-    ("eval_hotel.yaml", DATA / "hotel_faq.yaml", 0.95, 0, 1.00, 0.95),
+    ("eval_hotel.yaml", DATA / "hotel_faq.yaml", 0.94, 0, 1.00, 0.95),
     ("eval_beauty.yaml", DATA / "beauty_faq.yaml", 0.88, 0.007, 1.00, 0.95),
     ("eval_venue.yaml", DATA / "venue_faq.yaml", 0.96, 0, 1.00, 0.95),
     ("eval_transit.yaml", DATA / "transit_faq.yaml", 0.93, 0.007, 1.00, 0.95),
@@ -78,18 +80,18 @@ FLOORS = [
     # Written blind in the eighth session (3-5 phrasings per entry), measured once before any change
     # of that session; one missed courtesy ("已填报，谢谢") was then read.
     ("eval_county.yaml", DATA / "county_faq.yaml", 0.95, 0.013, 0.87, 0.95),
-    ("eval_property.yaml", DATA / "property_faq.yaml", 0.93, 0.019, 0.95, 0.95),
+    ("eval_property.yaml", DATA / "property_faq.yaml", 0.91, 0.013, 0.95, 0.95),
     ("eval_pharma.yaml", DATA / "pharma_faq.yaml", 0.94, 0, 1.00, 0.95),
     # Written blind in the ninth session (3-5 phrasings per entry) and measured once, after that
     # session's changes and before anything else: a development zone's service group, car dealers and
     # repair shops, a furniture cluster. Learned from since the eleventh session.
     ("eval_zone.yaml", DATA / "zone_faq.yaml", 0.98, 0.007, 1.00, 0.95),
     ("eval_autorepair.yaml", DATA / "autorepair_faq.yaml", 0.91, 0.007, 1.00, 0.95),
-    ("eval_furniture.yaml", DATA / "furniture_faq.yaml", 0.88, 0, 1.00, 0.95),
+    ("eval_furniture.yaml", DATA / "furniture_faq.yaml", 0.87, 0, 1.00, 0.95),
     # Written blind late in the ninth session and measured once, with that session's final code: a
     # township's park of small firms, food and cold-chain plants, building materials. Learned from since the eleventh session.
-    ("eval_smepark.yaml", DATA / "smepark_faq.yaml", 0.91, 0.007, 1.00, 0.95),
-    ("eval_coldfood.yaml", DATA / "coldfood_faq.yaml", 0.95, 0.013, 0.95, 0.95),
+    ("eval_smepark.yaml", DATA / "smepark_faq.yaml", 0.90, 0.007, 1.00, 0.95),
+    ("eval_coldfood.yaml", DATA / "coldfood_faq.yaml", 0.94, 0.013, 0.95, 0.95),
     ("eval_buildmat.yaml", DATA / "buildmat_faq.yaml", 0.96, 0, 1.00, 0.95),
     # Written blind in the tenth session and measured once, with that session's final code: a county's
     # shoe factories, an e-commerce and live-streaming park, livestock farms and feed mills. Learned from since the eleventh session.
@@ -109,22 +111,22 @@ FLOORS = [
     # processing, call centres and outsourcing. Then learned from, once fresh blind FAQs were written to take their place.
     ("eval_distillery.yaml", DATA / "distillery_faq.yaml", 0.95, 0.013, 0.95, 0.95),
     ("eval_eyewear.yaml", DATA / "eyewear_faq.yaml", 0.92, 0.007, 1.00, 0.95),
-    ("eval_cosmetics.yaml", DATA / "cosmetics_faq.yaml", 0.94, 0.019, 0.91, 0.95),
+    ("eval_cosmetics.yaml", DATA / "cosmetics_faq.yaml", 0.92, 0.019, 0.91, 0.95),
     ("eval_stone.yaml", DATA / "stone_faq.yaml", 0.90, 0.013, 0.91, 0.95),
     ("eval_callcenter.yaml", DATA / "callcenter_faq.yaml", 0.92, 0, 1.00, 0.95),
     # Written blind at the very end of the eleventh session and measured twice, with the code as the
     # session found it and as it left it: driving schools, pet clinics and shops, Chinese herbal medicine,
     # e-bike plants, childcare centres. Learned from since the twelfth session.
     ("eval_driving.yaml", DATA / "driving_faq.yaml", 0.95, 0.007, 0.95, 0.95),
-    ("eval_pets.yaml", DATA / "pets_faq.yaml", 0.95, 0.007, 1.00, 0.95),
+    ("eval_pets.yaml", DATA / "pets_faq.yaml", 0.94, 0, 1.00, 0.95),
     ("eval_herbs.yaml", DATA / "herbs_faq.yaml", 0.94, 0, 1.00, 0.95),
     ("eval_ebike.yaml", DATA / "ebike_faq.yaml", 0.94, 0.013, 0.95, 0.95),
-    ("eval_childcare.yaml", DATA / "childcare_faq.yaml", 0.94, 0, 1.00, 0.95),
+    ("eval_childcare.yaml", DATA / "childcare_faq.yaml", 0.92, 0, 1.00, 0.95),
     # Written blind after the eleventh session's last change and measured twice, with the code as the
     # session found it and as it left it: bakeries, hardware and tools, protective-supply plants,
     # shopping malls, farm stays. Learned from since the twelfth session.
     ("eval_bakery.yaml", DATA / "bakery_faq.yaml", 0.95, 0.007, 0.95, 0.95),
-    ("eval_hardware.yaml", DATA / "hardware_faq.yaml", 0.95, 0, 1.00, 0.95),
+    ("eval_hardware.yaml", DATA / "hardware_faq.yaml", 0.94, 0, 1.00, 0.95),
     ("eval_hospitalsupply.yaml", DATA / "hospitalsupply_faq.yaml", 0.93, 0, 1.00, 0.95),
     ("eval_mall.yaml", DATA / "mall_faq.yaml", 0.94, 0, 1.00, 0.95),
     ("eval_farmstay.yaml", DATA / "farmstay_faq.yaml", 0.94, 0, 1.00, 0.95),
@@ -156,14 +158,14 @@ FLOORS = [
     # services, seed and fertiliser dealers, bookshops, accounting firms; car parks and car washes,
     # bookkeeping agencies, water, sewage and gas utilities. Then learned from, once fresh blind FAQs
     # were written to take their place.
-    ("eval_elevator.yaml", DATA / "elevator_faq.yaml", 0.93, 0.019, 0.91, 0.95),
+    ("eval_elevator.yaml", DATA / "elevator_faq.yaml", 0.91, 0.007, 0.95, 0.95),
     ("eval_laundry.yaml", DATA / "laundry_faq.yaml", 0.93, 0.013, 0.91, 0.95),
     ("eval_seeds.yaml", DATA / "seeds_faq.yaml", 0.93, 0.019, 0.95, 0.95),
-    ("eval_bookstore.yaml", DATA / "bookstore_faq.yaml", 0.96, 0, 1.00, 0.95),
+    ("eval_bookstore.yaml", DATA / "bookstore_faq.yaml", 0.97, 0.007, 0.95, 0.95),
     ("eval_accounting.yaml", DATA / "accounting_faq.yaml", 0.97, 0.013, 0.91, 0.95),
     ("eval_parking.yaml", DATA / "parking_faq.yaml", 0.95, 0.013, 0.91, 0.95),
-    ("eval_bookkeeping.yaml", DATA / "bookkeeping_faq.yaml", 0.93, 0.019, 0.87, 0.95),
-    ("eval_waterworks.yaml", DATA / "waterworks_faq.yaml", 0.98, 0, 1.00, 0.95),
+    ("eval_bookkeeping.yaml", DATA / "bookkeeping_faq.yaml", 0.92, 0.026, 0.83, 0.95),
+    ("eval_waterworks.yaml", DATA / "waterworks_faq.yaml", 0.98, 0.007, 0.95, 0.95),
     # Written blind at the end of the thirteenth session, after its last change (the models' learning
     # from the eight above), and measured then: florists and wedding services, print and copy shops,
     # air-conditioning installers, parcel lockers and pick-up points. Learned from since the seventeenth session.
@@ -211,10 +213,10 @@ FLOORS = [
     ("eval_swimming.yaml", DATA / "swimming_faq.yaml", 0.88, 0.019, 0.87, 0.95),
     # Written blind in the seventeenth session, after the eight above, and measured once with each of the
     # session's models: fitted on 92 FAQs (86.1% right, 3.32% wrong, 80.7% escalated, pooled), on 126
-    # (88.2%, 1.98%, 90.1%) and on 134, the eight above among them (these floors): slaughterhouses and meat
+    # (88.2%, 1.98%, 90.1%) and on 134, the eight above among them (89.2%, 1.42%, 92.2%): slaughterhouses and meat
     # plants, chip packaging and test plants, community group-buying and fresh-food delivery, museums and
     # libraries, sanitation and waste firms, software firms, rubber and tyre plants, cement and concrete
-    # plants. No model learned from them.
+    # plants. Then learned from, once the eight below were written to take their place (in-sample floors since).
     ("eval_meat.yaml", DATA / "meat_faq.yaml", 0.91, 0.013, 0.91, 0.95),
     ("eval_chips.yaml", DATA / "chips_faq.yaml", 0.94, 0.038, 0.79, 0.95),
     ("eval_grocery.yaml", DATA / "grocery_faq.yaml", 0.87, 0, 1.00, 0.95),
@@ -223,13 +225,27 @@ FLOORS = [
     ("eval_software.yaml", DATA / "software_faq.yaml", 0.87, 0.019, 0.95, 0.95),
     ("eval_rubber.yaml", DATA / "rubber_faq.yaml", 0.90, 0.013, 0.91, 0.95),
     ("eval_cement.yaml", DATA / "cement_faq.yaml", 0.87, 0.013, 0.91, 0.95),
+    # Written blind last in the seventeenth session and measured once with each of the session's models:
+    # fitted on 92 FAQs (85.8% right, 3.24% wrong, 79.2% escalated, pooled), on 126 (88.0%, 1.82%, 89.1%),
+    # on 134 (89.4%, 1.19%, 93.2%) and on 142, the sixteen above among them (these floors; 90.2%, 0.79%,
+    # 95.3%): private hospitals and clinics, bus and coach companies, hotpot and Chinese restaurants,
+    # knitwear mills, warehouses and cold stores, mould makers, private kindergartens, hardware and
+    # building-material shops. No model learned from them.
+    ("eval_hospital.yaml", DATA / "hospital_faq.yaml", 0.85, 0.019, 0.87, 0.95),
+    ("eval_bus.yaml", DATA / "bus_faq.yaml", 0.90, 0, 1.00, 0.95),
+    ("eval_hotpot.yaml", DATA / "hotpot_faq.yaml", 0.89, 0.007, 0.95, 0.95),
+    ("eval_textile.yaml", DATA / "textile_faq.yaml", 0.94, 0.007, 0.91, 0.95),
+    ("eval_warehouse.yaml", DATA / "warehouse_faq.yaml", 0.84, 0.013, 0.95, 0.95),
+    ("eval_moulds.yaml", DATA / "moulds_faq.yaml", 0.96, 0.013, 0.91, 0.95),
+    ("eval_nursery.yaml", DATA / "nursery_faq.yaml", 0.88, 0, 1.00, 0.95),
+    ("eval_hardwarestore.yaml", DATA / "hardwarestore_faq.yaml", 0.93, 0.007, 1.00, 0.95),
     # Written blind in the twelfth session as more to learn from: wood-based panels, edible fungi, gyms,
     # cinemas and entertainment venues, cotton spinning, staffing agencies.
-    ("eval_wood.yaml", DATA / "wood_faq.yaml", 0.90, 0, 1.00, 0.95),
+    ("eval_wood.yaml", DATA / "wood_faq.yaml", 0.92, 0.007, 1.00, 0.95),
     ("eval_mushrooms.yaml", DATA / "mushrooms_faq.yaml", 0.94, 0.013, 0.91, 0.95),
     ("eval_gyms.yaml", DATA / "gyms_faq.yaml", 0.92, 0, 1.00, 0.95),
     ("eval_cinemas.yaml", DATA / "cinemas_faq.yaml", 0.94, 0.007, 0.95, 0.95),
-    ("eval_spinning.yaml", DATA / "spinning_faq.yaml", 0.93, 0, 1.00, 0.95),
+    ("eval_spinning.yaml", DATA / "spinning_faq.yaml", 0.92, 0, 1.00, 0.95),
     ("eval_staffing.yaml", DATA / "staffing_faq.yaml", 0.87, 0.007, 0.95, 0.95),
     # Written blind in the eleventh session as more to learn from (measured once first, with the code
     # as the session found it): textile dyeing, home renovation, machining, recycling, paper and
