@@ -52,9 +52,11 @@ class Analyzer:
         self._typo_marks: set[tuple] = set()
         self._used_chars: set[str] = set()  # one-character words the FAQ uses: typed on purpose (戴, not 带)
         self._word_cache: dict[str, tuple[str | None, float]] = {}
+        self._window_cache: dict[str, str | None] = {}  # _typo_for, by window
 
     def learn_vocabulary(self, words) -> None:
         """Words the FAQ uses; a question's homophone typo of one of them is repaired (of two homophones, the first)."""
+        self._window_cache.clear()
         for word in words:
             # A typo is a window of Chinese characters; 84消毒液 would take 消毒液's pinyin with its digits dropped.
             if not _is_hanzi(word) or word in lexicon.STOPWORDS:
@@ -164,26 +166,45 @@ class Analyzer:
         is a window of Chinese characters, so none crosses a run's end)."""
         out = []
         i, n = 0, len(run)
-        canonical, frequency = self.canonical, self.segmenter.frequency
+        cache = self._window_cache
         while i < n:
             chunk, used = run[i], 1
             for size in range(min(MAX_TYPO_WINDOW, n - i), 1, -1):
                 window = run[i : i + size]
-                if window in canonical or frequency(window) > 0:
+                word = cache.get(window, _UNSEEN_WINDOW)
+                if word is _UNSEEN_WINDOW:
+                    if len(cache) > 200_000:  # questions keep bringing new windows: stay bounded
+                        cache.clear()
+                    word = cache[window] = self._typo_for(window)
+                if word is None:
+                    continue
+                if word == window:
                     chunk, used = window, size  # a real word: keep it whole
                     break
-                if self._typo_marks.isdisjoint(_marks(window)):
-                    continue
-                word = self._typo_vocab.get(pinyin_key(window))
-                if word and word != window and word not in refuse and _close(window, word) and self._plausible_typo(window, word) and not self._binds_outside(text, offset + i, window, word):
+                if word not in refuse and not self._binds_outside(text, offset + i, window, word):
                     chunk, used = word, size
                     break
             out.append(chunk)
             i += used
         return "".join(out)
 
+    def _typo_for(self, window: str) -> str | None:
+        """The window itself if it is a word; else the FAQ word it may be a homophone typo of; else None.
+
+        Depends on the window alone (where it stands is _binds_outside's), so it is kept per window.
+        """
+        if window in self.canonical or self.segmenter.frequency(window) > 0:
+            return window
+        if self._typo_marks.isdisjoint(_marks(window)):
+            return None
+        word = self._typo_vocab.get(pinyin_key(window))
+        if word and word != window and _close(window, word) and self._plausible_typo(window, word):
+            return word
+        return None
+
 
 _HANZI_RUNS = re.compile("([\u4e00-\u9fff]+)")
+_UNSEEN_WINDOW = object()
 
 
 def _is_hanzi(text: str) -> bool:

@@ -42,7 +42,8 @@ class QuestionPrior:
     def logit(self, normalized: str) -> float:
         # vector() and the weighted sum without the intermediate dict, in the same order (so to the last bit)
         idf, weights = self.idf, self.weights
-        raw = [((1.0 + math.log(n)) * idf[g], weights.get(g, 0.0)) for g, n in grams(normalized).items() if g in idf]
+        # log(1) is 0 exactly: most n-grams of a question occur once, and skip the log
+        raw = [(idf[g] if n == 1 else (1.0 + math.log(n)) * idf[g], weights.get(g, 0.0)) for g, n in grams(normalized).items() if g in idf]
         norm = math.sqrt(sum(v * v for v, _ in raw)) or 1.0
         return self.bias + sum(v / norm * w for v, w in raw)
 
