@@ -11,7 +11,7 @@ import pytest
 from rapidfuzz import fuzz
 
 from bot.config import BotConfig
-from faq.analysis import _close, _marks
+from faq.analysis import Analyzer, _close, _marks
 from faq.loader import load_faq
 from faq.matcher import FEATURES, Matcher, _holds_any, _Query, aspects_of, best_of, ordered_bigrams
 from faq.text import normalize, segmenter
@@ -114,6 +114,18 @@ def test_windows_skipped_before_pinyin_could_never_be_repaired():
         window = "".join(rng.choice(chars) for _ in range(len(word)))
         if _close(window, word):
             assert not set(_marks(word)).isdisjoint(_marks(window)), (window, word)
+
+
+def test_a_windows_verdict_is_kept_but_where_it_stands_is_checked_each_time():
+    analyzer = Analyzer(segmenter())
+    assert analyzer.repair_typos("车间消读几次") == "车间消读几次"  # no FAQ word yet: nothing to repair to
+    analyzer.learn_vocabulary(["消毒"])  # the verdicts kept so far no longer hold
+    assert analyzer.repair_typos("车间消读几次") == "车间消毒几次"
+    # 消毒几 sounds like 消毒剂, but in 消毒几次 its 几 belongs to 几次: the same window, repaired in one place only.
+    analyzer.learn_vocabulary(["消毒剂"])
+    assert analyzer.repair_typos("消毒几怎么兑水") == "消毒剂怎么兑水"
+    assert analyzer.repair_typos("消毒几次") == "消毒几次"
+    assert analyzer.repair_typos("买了一桶消毒几") == "买了一桶消毒剂"
 
 
 def test_which_homophone_a_typo_becomes_does_not_vary_by_process(tmp_path):
