@@ -29,7 +29,7 @@ STARTER = ROOT / "faq" / "data" / "faq.yaml"
 # file, FAQ, floors: right (of answerable), wrong (of all, at most), out-of-scope escalated, courtesies ignored
 FLOORS = [
     ("eval_starter_dev.yaml", STARTER, 0.97, 0, 1.00, 0.95),
-    ("eval_starter_holdout.yaml", STARTER, 0.93, 0.012, 1.00, 0.95),
+    ("eval_starter_holdout.yaml", STARTER, 0.93, 0.006, 1.00, 0.95),
     # Written in the fourth session by a helper who saw only each entry's question and answer.
     ("eval_starter_blind.yaml", STARTER, 0.98, 0.006, 0.94, 0.95),
     # Written in the seventh session, one helper seeing each entry's question and answer, one its question only.
@@ -39,11 +39,11 @@ FLOORS = [
     ("eval_third.yaml", DATA / "third_faq.yaml", 0.93, 0.007, 0.94, 0.95),
     ("eval_fourth.yaml", DATA / "fourth_faq.yaml", 0.89, 0, 1.00, 0.95),
     ("eval_fifth.yaml", DATA / "fifth_faq.yaml", 0.95, 0.007, 0.93, 0.95),
-    ("eval_sixth.yaml", DATA / "sixth_faq.yaml", 0.90, 0.018, 0.93, 0.95),
+    ("eval_sixth.yaml", DATA / "sixth_faq.yaml", 0.89, 0.018, 0.93, 0.95),
     ("eval_logistics.yaml", DATA / "logistics_faq.yaml", 0.82, 0.014, 0.95, 0.95),
     ("eval_subsidies.yaml", DATA / "subsidies_faq.yaml", 0.85, 0.014, 0.91, 0.95),
     ("eval_retail.yaml", DATA / "retail_faq.yaml", 0.93, 0.013, 0.95, 0.95),
-    ("eval_factory.yaml", DATA / "factory_faq.yaml", 0.85, 0.013, 0.91, 0.9),
+    ("eval_factory.yaml", DATA / "factory_faq.yaml", 0.85, 0.02, 0.91, 0.9),
     ("eval_construction.yaml", DATA / "construction_faq.yaml", 0.82, 0.007, 0.95, 0.95),
     ("eval_labor.yaml", DATA / "labor_faq.yaml", 0.83, 0, 1.00, 0.9),
     ("eval_trade.yaml", DATA / "trade_faq.yaml", 0.79, 0.007, 0.95, 0.9),
@@ -51,22 +51,22 @@ FLOORS = [
     ("eval_agri.yaml", DATA / "agri_faq.yaml", 0.94, 0, 1.00, 0.95),
     ("eval_catering.yaml", DATA / "catering_faq.yaml", 0.91, 0.013, 0.91, 0.95),
     ("eval_techpark.yaml", DATA / "techpark_faq.yaml", 0.88, 0, 1.00, 0.95),
-    ("eval_mining.yaml", DATA / "mining_faq.yaml", 0.95, 0.007, 0.95, 0.95),
+    ("eval_mining.yaml", DATA / "mining_faq.yaml", 0.94, 0.007, 0.95, 0.95),
     # Written blind; their misses were read when the aspect list of faq/lexicon.py was written.
-    ("eval_office.yaml", DATA / "office_faq.yaml", 0.91, 0, 1.00, 0.9),
+    ("eval_office.yaml", DATA / "office_faq.yaml", 0.90, 0, 1.00, 0.9),
     ("eval_food.yaml", DATA / "food_faq.yaml", 0.91, 0, 1.00, 0.9),
     ("eval_medical.yaml", DATA / "medical_faq.yaml", 0.88, 0.007, 0.91, 0.95),
-    ("eval_schools.yaml", DATA / "schools_faq.yaml", 0.88, 0, 1.00, 0.95),
-    ("eval_tourism.yaml", DATA / "tourism_faq.yaml", 0.87, 0, 1.00, 0.95),
+    ("eval_schools.yaml", DATA / "schools_faq.yaml", 0.88, 0.007, 1.00, 0.95),
+    ("eval_tourism.yaml", DATA / "tourism_faq.yaml", 0.86, 0, 1.00, 0.95),
     ("eval_auto.yaml", DATA / "auto_faq.yaml", 0.90, 0, 1.00, 0.95),
-    ("eval_garment.yaml", DATA / "garment_faq.yaml", 0.92, 0, 1.00, 0.95),
-    ("eval_chempark.yaml", DATA / "chempark_faq.yaml", 0.91, 0, 1.00, 0.95),
-    ("eval_port.yaml", DATA / "port_faq.yaml", 0.90, 0.014, 0.90, 0.95),
+    ("eval_garment.yaml", DATA / "garment_faq.yaml", 0.90, 0, 1.00, 0.95),
+    ("eval_chempark.yaml", DATA / "chempark_faq.yaml", 0.90, 0, 1.00, 0.95),
+    ("eval_port.yaml", DATA / "port_faq.yaml", 0.91, 0.021, 0.86, 0.95),
     ("eval_merchant.yaml", DATA / "merchant_faq.yaml", 0.89, 0.007, 0.95, 0.95),
     ("eval_foreign.yaml", DATA / "foreign_faq.yaml", 0.95, 0.007, 0.95, 0.95),
     # Written blind in the fifth session (3-5 phrasings per entry).
     ("eval_electronics.yaml", DATA / "electronics_faq.yaml", 0.90, 0.007, 1.00, 0.95),
-    ("eval_express.yaml", DATA / "express_faq.yaml", 0.90, 0.032, 0.87, 0.95),
+    ("eval_express.yaml", DATA / "express_faq.yaml", 0.86, 0.032, 0.87, 0.95),
     ("eval_eldercare.yaml", DATA / "eldercare_faq.yaml", 0.94, 0, 1.00, 0.95),
     ("eval_smefinance.yaml", DATA / "smefinance_faq.yaml", 0.85, 0.019, 0.87, 0.95),
     # Written blind in the sixth session (3-5 phrasings per entry), measured once before any change
@@ -74,7 +74,7 @@ FLOORS = [
     ("eval_hotel.yaml", DATA / "hotel_faq.yaml", 0.94, 0, 1.00, 0.95),
     ("eval_beauty.yaml", DATA / "beauty_faq.yaml", 0.88, 0.007, 1.00, 0.95),
     ("eval_venue.yaml", DATA / "venue_faq.yaml", 0.96, 0, 1.00, 0.95),
-    ("eval_transit.yaml", DATA / "transit_faq.yaml", 0.93, 0.007, 1.00, 0.95),
+    ("eval_transit.yaml", DATA / "transit_faq.yaml", 0.91, 0.007, 1.00, 0.95),
     ("eval_heavyind.yaml", DATA / "heavyind_faq.yaml", 0.95, 0.007, 1.00, 0.95),
     ("eval_printing.yaml", DATA / "printing_faq.yaml", 0.92, 0, 1.00, 0.95),
     # Written blind in the eighth session (3-5 phrasings per entry), measured once before any change
@@ -85,8 +85,8 @@ FLOORS = [
     # Written blind in the ninth session (3-5 phrasings per entry) and measured once, after that
     # session's changes and before anything else: a development zone's service group, car dealers and
     # repair shops, a furniture cluster. Learned from since the eleventh session.
-    ("eval_zone.yaml", DATA / "zone_faq.yaml", 0.98, 0.007, 1.00, 0.95),
-    ("eval_autorepair.yaml", DATA / "autorepair_faq.yaml", 0.91, 0.007, 1.00, 0.95),
+    ("eval_zone.yaml", DATA / "zone_faq.yaml", 0.97, 0.007, 1.00, 0.95),
+    ("eval_autorepair.yaml", DATA / "autorepair_faq.yaml", 0.90, 0.007, 1.00, 0.95),
     ("eval_furniture.yaml", DATA / "furniture_faq.yaml", 0.87, 0, 1.00, 0.95),
     # Written blind late in the ninth session and measured once, with that session's final code: a
     # township's park of small firms, food and cold-chain plants, building materials. Learned from since the eleventh session.
@@ -112,7 +112,7 @@ FLOORS = [
     ("eval_distillery.yaml", DATA / "distillery_faq.yaml", 0.95, 0.013, 0.95, 0.95),
     ("eval_eyewear.yaml", DATA / "eyewear_faq.yaml", 0.92, 0.007, 1.00, 0.95),
     ("eval_cosmetics.yaml", DATA / "cosmetics_faq.yaml", 0.92, 0.019, 0.91, 0.95),
-    ("eval_stone.yaml", DATA / "stone_faq.yaml", 0.90, 0.013, 0.91, 0.95),
+    ("eval_stone.yaml", DATA / "stone_faq.yaml", 0.92, 0.019, 0.91, 0.95),
     ("eval_callcenter.yaml", DATA / "callcenter_faq.yaml", 0.92, 0, 1.00, 0.95),
     # Written blind at the very end of the eleventh session and measured twice, with the code as the
     # session found it and as it left it: driving schools, pet clinics and shops, Chinese herbal medicine,
@@ -125,7 +125,7 @@ FLOORS = [
     # Written blind after the eleventh session's last change and measured twice, with the code as the
     # session found it and as it left it: bakeries, hardware and tools, protective-supply plants,
     # shopping malls, farm stays. Learned from since the twelfth session.
-    ("eval_bakery.yaml", DATA / "bakery_faq.yaml", 0.95, 0.007, 0.95, 0.95),
+    ("eval_bakery.yaml", DATA / "bakery_faq.yaml", 0.94, 0.007, 0.95, 0.95),
     ("eval_hardware.yaml", DATA / "hardware_faq.yaml", 0.94, 0, 1.00, 0.95),
     ("eval_hospitalsupply.yaml", DATA / "hospitalsupply_faq.yaml", 0.93, 0, 1.00, 0.95),
     ("eval_mall.yaml", DATA / "mall_faq.yaml", 0.94, 0, 1.00, 0.95),
@@ -140,7 +140,7 @@ FLOORS = [
     ("eval_dairy.yaml", DATA / "dairy_faq.yaml", 0.80, 0.038, 0.83, 0.95),
     # Written blind alongside them and measured the same way: plastics and injection moulding, lithium
     # batteries, wet markets, petrol stations, luggage and leather goods. Learned from since the seventeenth session.
-    ("eval_plastics.yaml", DATA / "plastics_faq.yaml", 0.85, 0.007, 0.95, 0.95),
+    ("eval_plastics.yaml", DATA / "plastics_faq.yaml", 0.91, 0.013, 0.91, 0.95),
     ("eval_battery.yaml", DATA / "battery_faq.yaml", 0.87, 0.007, 1.00, 0.95),
     ("eval_wetmarket.yaml", DATA / "wetmarket_faq.yaml", 0.82, 0.026, 0.91, 0.95),
     ("eval_gasstation.yaml", DATA / "gasstation_faq.yaml", 0.79, 0.007, 1.00, 0.95),
@@ -158,10 +158,10 @@ FLOORS = [
     # services, seed and fertiliser dealers, bookshops, accounting firms; car parks and car washes,
     # bookkeeping agencies, water, sewage and gas utilities. Then learned from, once fresh blind FAQs
     # were written to take their place.
-    ("eval_elevator.yaml", DATA / "elevator_faq.yaml", 0.91, 0.007, 0.95, 0.95),
+    ("eval_elevator.yaml", DATA / "elevator_faq.yaml", 0.94, 0.019, 0.87, 0.95),
     ("eval_laundry.yaml", DATA / "laundry_faq.yaml", 0.93, 0.013, 0.91, 0.95),
     ("eval_seeds.yaml", DATA / "seeds_faq.yaml", 0.93, 0.019, 0.95, 0.95),
-    ("eval_bookstore.yaml", DATA / "bookstore_faq.yaml", 0.97, 0.007, 0.95, 0.95),
+    ("eval_bookstore.yaml", DATA / "bookstore_faq.yaml", 0.95, 0.007, 0.95, 0.95),
     ("eval_accounting.yaml", DATA / "accounting_faq.yaml", 0.97, 0.013, 0.91, 0.95),
     ("eval_parking.yaml", DATA / "parking_faq.yaml", 0.95, 0.013, 0.91, 0.95),
     ("eval_bookkeeping.yaml", DATA / "bookkeeping_faq.yaml", 0.92, 0.026, 0.83, 0.95),
@@ -227,10 +227,10 @@ FLOORS = [
     ("eval_cement.yaml", DATA / "cement_faq.yaml", 0.87, 0.013, 0.91, 0.95),
     # Written blind last in the seventeenth session and measured once with each of the session's models:
     # fitted on 92 FAQs (85.8% right, 3.24% wrong, 79.2% escalated, pooled), on 126 (88.0%, 1.82%, 89.1%),
-    # on 134 (89.4%, 1.19%, 93.2%) and on 142, the sixteen above among them (these floors; 90.2%, 0.79%,
-    # 95.3%): private hospitals and clinics, bus and coach companies, hotpot and Chinese restaurants,
+    # on 134 (89.4%, 1.19%, 93.2%) and on 142, the sixteen above among them (90.2%, 0.79%, 95.3%): private
+    # hospitals and clinics, bus and coach companies, hotpot and Chinese restaurants,
     # knitwear mills, warehouses and cold stores, mould makers, private kindergartens, hardware and
-    # building-material shops. No model learned from them.
+    # building-material shops. Then learned from, once the eight below were written to take their place.
     ("eval_hospital.yaml", DATA / "hospital_faq.yaml", 0.85, 0.019, 0.87, 0.95),
     ("eval_bus.yaml", DATA / "bus_faq.yaml", 0.90, 0, 1.00, 0.95),
     ("eval_hotpot.yaml", DATA / "hotpot_faq.yaml", 0.89, 0.007, 0.95, 0.95),
@@ -239,12 +239,25 @@ FLOORS = [
     ("eval_moulds.yaml", DATA / "moulds_faq.yaml", 0.96, 0.013, 0.91, 0.95),
     ("eval_nursery.yaml", DATA / "nursery_faq.yaml", 0.88, 0, 1.00, 0.95),
     ("eval_hardwarestore.yaml", DATA / "hardwarestore_faq.yaml", 0.93, 0.007, 1.00, 0.95),
+    # Written blind in the seventeenth session after the eight above, and measured once with the models
+    # fitted on 92 FAQs (88.1% right, 3.32% wrong, 80.7% escalated, pooled), on 142 (90.2%, 1.34%, 92.2%)
+    # and on 150, the eight above among them (these floors; 91.5%, 1.19%, 94.3%): condiment and soy-sauce
+    # plants, beverage and bottled-water plants, sanitaryware plants, wire and cable plants, sports-goods
+    # plants, home-textile mills, a fruit wholesale market, car-parts plants. No model learned from them.
+    ("eval_condiments.yaml", DATA / "condiments_faq.yaml", 0.94, 0, 1.00, 0.95),
+    ("eval_beverages.yaml", DATA / "beverages_faq.yaml", 0.92, 0.019, 0.95, 0.95),
+    ("eval_sanitaryware.yaml", DATA / "sanitaryware_faq.yaml", 0.91, 0.013, 0.95, 0.95),
+    ("eval_cables.yaml", DATA / "cables_faq.yaml", 0.90, 0.013, 0.91, 0.95),
+    ("eval_sportsgoods.yaml", DATA / "sportsgoods_faq.yaml", 0.93, 0, 1.00, 0.95),
+    ("eval_hometextiles.yaml", DATA / "hometextiles_faq.yaml", 0.88, 0.007, 0.95, 0.95),
+    ("eval_fruitmarket.yaml", DATA / "fruitmarket_faq.yaml", 0.91, 0.026, 0.87, 0.95),
+    ("eval_carparts.yaml", DATA / "carparts_faq.yaml", 0.90, 0.019, 0.87, 0.95),
     # Written blind in the twelfth session as more to learn from: wood-based panels, edible fungi, gyms,
     # cinemas and entertainment venues, cotton spinning, staffing agencies.
-    ("eval_wood.yaml", DATA / "wood_faq.yaml", 0.92, 0.007, 1.00, 0.95),
+    ("eval_wood.yaml", DATA / "wood_faq.yaml", 0.89, 0.007, 1.00, 0.95),
     ("eval_mushrooms.yaml", DATA / "mushrooms_faq.yaml", 0.94, 0.013, 0.91, 0.95),
     ("eval_gyms.yaml", DATA / "gyms_faq.yaml", 0.92, 0, 1.00, 0.95),
-    ("eval_cinemas.yaml", DATA / "cinemas_faq.yaml", 0.94, 0.007, 0.95, 0.95),
+    ("eval_cinemas.yaml", DATA / "cinemas_faq.yaml", 0.93, 0.007, 0.95, 0.95),
     ("eval_spinning.yaml", DATA / "spinning_faq.yaml", 0.92, 0, 1.00, 0.95),
     ("eval_staffing.yaml", DATA / "staffing_faq.yaml", 0.87, 0.007, 0.95, 0.95),
     # Written blind in the eleventh session as more to learn from (measured once first, with the code
@@ -257,7 +270,7 @@ FLOORS = [
     ("eval_paper.yaml", DATA / "paper_faq.yaml", 0.90, 0.007, 0.95, 0.95),
     ("eval_aquaculture.yaml", DATA / "aquaculture_faq.yaml", 0.97, 0.007, 1.00, 0.95),
     ("eval_ads.yaml", DATA / "ads_faq.yaml", 0.91, 0.013, 0.91, 0.95),
-    ("eval_wholesale.yaml", DATA / "wholesale_faq.yaml", 0.97, 0.02, 0.91, 0.95),
+    ("eval_wholesale.yaml", DATA / "wholesale_faq.yaml", 0.96, 0.02, 0.91, 0.95),
 ]
 
 
