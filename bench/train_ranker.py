@@ -68,9 +68,8 @@ LEARNED = ("other", "third", "fourth", "fifth", "sixth", "logistics", "subsidies
            "karaoke", "funeral", "wedding", "amusement", "usedcars", "milktea", "security",
            "jewelry", "phonerepair", "lawfirm", "escape", "gas", "foundry", "feedmill", "swimming",
            "meat", "chips", "grocery", "museums", "sanitation", "software", "rubber", "cement",
-           "hospital", "bus", "hotpot", "textile", "warehouse", "moulds", "nursery", "hardwarestore",
-           "condiments", "beverages", "sanitaryware", "cables", "sportsgoods", "hometextiles", "fruitmarket", "carparts")
-UNSEEN = ("opticalshop", "bikeshare", "papercups", "petfood", "tyreshop", "studios", "timber", "seafood")
+           "hospital", "bus", "hotpot", "textile", "warehouse", "moulds", "nursery", "hardwarestore")
+UNSEEN = ("condiments", "beverages", "sanitaryware", "cables", "sportsgoods", "hometextiles", "fruitmarket", "carparts")
 # What the ranker and verifier learn from: each FAQ with one labelled file.
 SETS = {
     "starter": (STARTER_FAQ, DATA / "eval_starter_dev.yaml"),

@@ -29,24 +29,24 @@ STARTER = ROOT / "faq" / "data" / "faq.yaml"
 # file, FAQ, floors: right (of answerable), wrong (of all, at most), out-of-scope escalated, courtesies ignored
 FLOORS = [
     ("eval_starter_dev.yaml", STARTER, 0.97, 0, 1.00, 0.95),
-    ("eval_starter_holdout.yaml", STARTER, 0.92, 0, 1.00, 0.95),
+    ("eval_starter_holdout.yaml", STARTER, 0.93, 0.006, 1.00, 0.95),
     # Written in the fourth session by a helper who saw only each entry's question and answer.
     ("eval_starter_blind.yaml", STARTER, 0.98, 0.006, 0.94, 0.95),
     # Written in the seventh session, one helper seeing each entry's question and answer, one its question only.
     ("eval_starter_fresh_a.yaml", STARTER, 0.99, 0, 1.00, 0.95),
     ("eval_starter_fresh_b.yaml", STARTER, 1.00, 0, 1.00, 0.95),
     ("eval_other.yaml", DATA / "other_faq.yaml", 0.86, 0.007, 0.94, 0.95),
-    ("eval_third.yaml", DATA / "third_faq.yaml", 0.91, 0.007, 0.94, 0.95),
+    ("eval_third.yaml", DATA / "third_faq.yaml", 0.93, 0.007, 0.94, 0.95),
     ("eval_fourth.yaml", DATA / "fourth_faq.yaml", 0.89, 0, 1.00, 0.95),
     ("eval_fifth.yaml", DATA / "fifth_faq.yaml", 0.95, 0.007, 0.93, 0.95),
     ("eval_sixth.yaml", DATA / "sixth_faq.yaml", 0.89, 0.018, 0.93, 0.95),
     ("eval_logistics.yaml", DATA / "logistics_faq.yaml", 0.82, 0.014, 0.95, 0.95),
     ("eval_subsidies.yaml", DATA / "subsidies_faq.yaml", 0.85, 0.014, 0.91, 0.95),
-    ("eval_retail.yaml", DATA / "retail_faq.yaml", 0.91, 0.007, 0.95, 0.95),
+    ("eval_retail.yaml", DATA / "retail_faq.yaml", 0.93, 0.013, 0.95, 0.95),
     ("eval_factory.yaml", DATA / "factory_faq.yaml", 0.85, 0.02, 0.91, 0.9),
     ("eval_construction.yaml", DATA / "construction_faq.yaml", 0.82, 0.007, 0.95, 0.95),
-    ("eval_labor.yaml", DATA / "labor_faq.yaml", 0.82, 0, 1.00, 0.9),
-    ("eval_trade.yaml", DATA / "trade_faq.yaml", 0.78, 0, 1.00, 0.9),
+    ("eval_labor.yaml", DATA / "labor_faq.yaml", 0.83, 0, 1.00, 0.9),
+    ("eval_trade.yaml", DATA / "trade_faq.yaml", 0.79, 0.007, 0.95, 0.9),
     # Written blind in the fifth session, FAQs with 3-5 phrasings per entry.
     ("eval_agri.yaml", DATA / "agri_faq.yaml", 0.94, 0, 1.00, 0.95),
     ("eval_catering.yaml", DATA / "catering_faq.yaml", 0.91, 0.013, 0.91, 0.95),
@@ -58,29 +58,29 @@ FLOORS = [
     ("eval_medical.yaml", DATA / "medical_faq.yaml", 0.88, 0.007, 0.91, 0.95),
     ("eval_schools.yaml", DATA / "schools_faq.yaml", 0.88, 0.007, 1.00, 0.95),
     ("eval_tourism.yaml", DATA / "tourism_faq.yaml", 0.86, 0, 1.00, 0.95),
-    ("eval_auto.yaml", DATA / "auto_faq.yaml", 0.91, 0.007, 1.00, 0.95),
+    ("eval_auto.yaml", DATA / "auto_faq.yaml", 0.90, 0, 1.00, 0.95),
     ("eval_garment.yaml", DATA / "garment_faq.yaml", 0.90, 0, 1.00, 0.95),
     ("eval_chempark.yaml", DATA / "chempark_faq.yaml", 0.90, 0, 1.00, 0.95),
-    ("eval_port.yaml", DATA / "port_faq.yaml", 0.89, 0.021, 0.86, 0.95),
+    ("eval_port.yaml", DATA / "port_faq.yaml", 0.91, 0.021, 0.86, 0.95),
     ("eval_merchant.yaml", DATA / "merchant_faq.yaml", 0.89, 0.007, 0.95, 0.95),
-    ("eval_foreign.yaml", DATA / "foreign_faq.yaml", 0.95, 0.014, 0.91, 0.95),
+    ("eval_foreign.yaml", DATA / "foreign_faq.yaml", 0.95, 0.007, 0.95, 0.95),
     # Written blind in the fifth session (3-5 phrasings per entry).
-    ("eval_electronics.yaml", DATA / "electronics_faq.yaml", 0.89, 0.007, 1.00, 0.95),
+    ("eval_electronics.yaml", DATA / "electronics_faq.yaml", 0.90, 0.007, 1.00, 0.95),
     ("eval_express.yaml", DATA / "express_faq.yaml", 0.86, 0.032, 0.87, 0.95),
     ("eval_eldercare.yaml", DATA / "eldercare_faq.yaml", 0.94, 0, 1.00, 0.95),
-    ("eval_smefinance.yaml", DATA / "smefinance_faq.yaml", 0.85, 0.026, 0.87, 0.95),
+    ("eval_smefinance.yaml", DATA / "smefinance_faq.yaml", 0.85, 0.019, 0.87, 0.95),
     # Written blind in the sixth session (3-5 phrasings per entry), measured once before any change
     # of that session; their misses were then read when the aspect list was split finer.
     ("eval_hotel.yaml", DATA / "hotel_faq.yaml", 0.94, 0, 1.00, 0.95),
-    ("eval_beauty.yaml", DATA / "beauty_faq.yaml", 0.90, 0.007, 0.95, 0.95),
+    ("eval_beauty.yaml", DATA / "beauty_faq.yaml", 0.88, 0.007, 1.00, 0.95),
     ("eval_venue.yaml", DATA / "venue_faq.yaml", 0.96, 0, 1.00, 0.95),
-    ("eval_transit.yaml", DATA / "transit_faq.yaml", 0.91, 0.013, 0.95, 0.95),
+    ("eval_transit.yaml", DATA / "transit_faq.yaml", 0.91, 0.007, 1.00, 0.95),
     ("eval_heavyind.yaml", DATA / "heavyind_faq.yaml", 0.95, 0.007, 1.00, 0.95),
     ("eval_printing.yaml", DATA / "printing_faq.yaml", 0.92, 0, 1.00, 0.95),
     # Written blind in the eighth session (3-5 phrasings per entry), measured once before any change
     # of that session; one missed courtesy ("已填报，谢谢") was then read.
     ("eval_county.yaml", DATA / "county_faq.yaml", 0.95, 0.013, 0.87, 0.95),
-    ("eval_property.yaml", DATA / "property_faq.yaml", 0.92, 0.019, 0.95, 0.95),
+    ("eval_property.yaml", DATA / "property_faq.yaml", 0.91, 0.013, 0.95, 0.95),
     ("eval_pharma.yaml", DATA / "pharma_faq.yaml", 0.94, 0, 1.00, 0.95),
     # Written blind in the ninth session (3-5 phrasings per entry) and measured once, after that
     # session's changes and before anything else: a development zone's service group, car dealers and
@@ -95,24 +95,24 @@ FLOORS = [
     ("eval_buildmat.yaml", DATA / "buildmat_faq.yaml", 0.96, 0, 1.00, 0.95),
     # Written blind in the tenth session and measured once, with that session's final code: a county's
     # shoe factories, an e-commerce and live-streaming park, livestock farms and feed mills. Learned from since the eleventh session.
-    ("eval_shoes.yaml", DATA / "shoes_faq.yaml", 0.96, 0.019, 0.87, 0.95),
-    ("eval_ecommerce.yaml", DATA / "ecommerce_faq.yaml", 0.93, 0, 1.00, 0.95),
-    ("eval_livestock.yaml", DATA / "livestock_faq.yaml", 0.95, 0.007, 1.00, 0.95),
+    ("eval_shoes.yaml", DATA / "shoes_faq.yaml", 0.95, 0.013, 0.91, 0.95),
+    ("eval_ecommerce.yaml", DATA / "ecommerce_faq.yaml", 0.95, 0, 1.00, 0.95),
+    ("eval_livestock.yaml", DATA / "livestock_faq.yaml", 0.96, 0.007, 1.00, 0.95),
     # Written blind in the eleventh session and measured twice, with the code as the session found it
     # and as it left it: shipyards, tea gardens, housekeeping services, solar panel plants, toy and
     # stationery exporters. Then learned from, once fresh blind FAQs were written to take their place.
     ("eval_shipyard.yaml", DATA / "shipyard_faq.yaml", 0.96, 0, 1.00, 0.95),
     ("eval_tea.yaml", DATA / "tea_faq.yaml", 0.90, 0.019, 0.91, 0.95),
     ("eval_housekeeping.yaml", DATA / "housekeeping_faq.yaml", 0.90, 0.007, 1.00, 0.95),
-    ("eval_solar.yaml", DATA / "solar_faq.yaml", 0.97, 0.013, 0.91, 0.95),
-    ("eval_toys.yaml", DATA / "toys_faq.yaml", 0.89, 0.013, 0.95, 0.95),
+    ("eval_solar.yaml", DATA / "solar_faq.yaml", 0.97, 0.007, 0.95, 0.95),
+    ("eval_toys.yaml", DATA / "toys_faq.yaml", 0.90, 0.007, 0.95, 0.95),
     # Written blind late in the eleventh session and measured twice, with the code as the session found
     # it and as it left it: distilleries, eyewear, cosmetics and hand sanitiser plants, stone
     # processing, call centres and outsourcing. Then learned from, once fresh blind FAQs were written to take their place.
     ("eval_distillery.yaml", DATA / "distillery_faq.yaml", 0.95, 0.013, 0.95, 0.95),
     ("eval_eyewear.yaml", DATA / "eyewear_faq.yaml", 0.92, 0.007, 1.00, 0.95),
     ("eval_cosmetics.yaml", DATA / "cosmetics_faq.yaml", 0.92, 0.019, 0.91, 0.95),
-    ("eval_stone.yaml", DATA / "stone_faq.yaml", 0.91, 0.019, 0.91, 0.95),
+    ("eval_stone.yaml", DATA / "stone_faq.yaml", 0.92, 0.019, 0.91, 0.95),
     ("eval_callcenter.yaml", DATA / "callcenter_faq.yaml", 0.92, 0, 1.00, 0.95),
     # Written blind at the very end of the eleventh session and measured twice, with the code as the
     # session found it and as it left it: driving schools, pet clinics and shops, Chinese herbal medicine,
@@ -158,14 +158,14 @@ FLOORS = [
     # services, seed and fertiliser dealers, bookshops, accounting firms; car parks and car washes,
     # bookkeeping agencies, water, sewage and gas utilities. Then learned from, once fresh blind FAQs
     # were written to take their place.
-    ("eval_elevator.yaml", DATA / "elevator_faq.yaml", 0.93, 0.013, 0.91, 0.95),
+    ("eval_elevator.yaml", DATA / "elevator_faq.yaml", 0.94, 0.019, 0.87, 0.95),
     ("eval_laundry.yaml", DATA / "laundry_faq.yaml", 0.93, 0.013, 0.91, 0.95),
     ("eval_seeds.yaml", DATA / "seeds_faq.yaml", 0.93, 0.019, 0.95, 0.95),
-    ("eval_bookstore.yaml", DATA / "bookstore_faq.yaml", 0.96, 0.013, 0.91, 0.95),
+    ("eval_bookstore.yaml", DATA / "bookstore_faq.yaml", 0.95, 0.007, 0.95, 0.95),
     ("eval_accounting.yaml", DATA / "accounting_faq.yaml", 0.97, 0.013, 0.91, 0.95),
     ("eval_parking.yaml", DATA / "parking_faq.yaml", 0.95, 0.013, 0.91, 0.95),
     ("eval_bookkeeping.yaml", DATA / "bookkeeping_faq.yaml", 0.92, 0.026, 0.83, 0.95),
-    ("eval_waterworks.yaml", DATA / "waterworks_faq.yaml", 0.97, 0.007, 0.95, 0.95),
+    ("eval_waterworks.yaml", DATA / "waterworks_faq.yaml", 0.98, 0.007, 0.95, 0.95),
     # Written blind at the end of the thirteenth session, after its last change (the models' learning
     # from the eight above), and measured then: florists and wedding services, print and copy shops,
     # air-conditioning installers, parcel lockers and pick-up points. Learned from since the seventeenth session.
@@ -241,10 +241,9 @@ FLOORS = [
     ("eval_hardwarestore.yaml", DATA / "hardwarestore_faq.yaml", 0.93, 0.007, 1.00, 0.95),
     # Written blind in the seventeenth session after the eight above, and measured once with the models
     # fitted on 92 FAQs (88.1% right, 3.32% wrong, 80.7% escalated, pooled), on 142 (90.2%, 1.34%, 92.2%)
-    # and on 150, the eight above among them (91.5%, 1.19%, 94.3%): condiment and soy-sauce
+    # and on 150, the eight above among them (these floors; 91.5%, 1.19%, 94.3%): condiment and soy-sauce
     # plants, beverage and bottled-water plants, sanitaryware plants, wire and cable plants, sports-goods
-    # plants, home-textile mills, a fruit wholesale market, car-parts plants. Then learned from, once the
-    # eight below were written to take their place.
+    # plants, home-textile mills, a fruit wholesale market, car-parts plants. No model learned from them.
     ("eval_condiments.yaml", DATA / "condiments_faq.yaml", 0.94, 0, 1.00, 0.95),
     ("eval_beverages.yaml", DATA / "beverages_faq.yaml", 0.92, 0.019, 0.95, 0.95),
     ("eval_sanitaryware.yaml", DATA / "sanitaryware_faq.yaml", 0.91, 0.013, 0.95, 0.95),
@@ -253,19 +252,6 @@ FLOORS = [
     ("eval_hometextiles.yaml", DATA / "hometextiles_faq.yaml", 0.88, 0.007, 0.95, 0.95),
     ("eval_fruitmarket.yaml", DATA / "fruitmarket_faq.yaml", 0.91, 0.026, 0.87, 0.95),
     ("eval_carparts.yaml", DATA / "carparts_faq.yaml", 0.90, 0.019, 0.87, 0.95),
-    # Written blind in the seventeenth session after the eight above, and measured once with the models
-    # fitted on 92 FAQs (88.0% right, 3.09% wrong, 84.4% escalated, pooled), on 150 (91.7%, 0.55%, 98.4%)
-    # and on 158, the eight above among them (these floors; 92.9%, 0.71%, 97.9%): optical shops, bike- and
-    # e-bike-sharing operators, paper-cup and tableware plants, pet-food plants, tyre and quick-repair
-    # shops, dance and yoga studios, timber and plywood mills, seafood plants. No model learned from them.
-    ("eval_opticalshop.yaml", DATA / "opticalshop_faq.yaml", 0.93, 0, 1.00, 0.95),
-    ("eval_bikeshare.yaml", DATA / "bikeshare_faq.yaml", 0.93, 0.007, 1.00, 0.95),
-    ("eval_papercups.yaml", DATA / "papercups_faq.yaml", 0.92, 0.013, 0.95, 0.95),
-    ("eval_petfood.yaml", DATA / "petfood_faq.yaml", 0.94, 0.013, 0.95, 0.95),
-    ("eval_tyreshop.yaml", DATA / "tyreshop_faq.yaml", 0.90, 0, 1.00, 0.95),
-    ("eval_studios.yaml", DATA / "studios_faq.yaml", 0.90, 0, 1.00, 0.95),
-    ("eval_timber.yaml", DATA / "timber_faq.yaml", 0.92, 0.019, 0.95, 0.95),
-    ("eval_seafood.yaml", DATA / "seafood_faq.yaml", 0.95, 0.007, 0.95, 0.95),
     # Written blind in the twelfth session as more to learn from: wood-based panels, edible fungi, gyms,
     # cinemas and entertainment venues, cotton spinning, staffing agencies.
     ("eval_wood.yaml", DATA / "wood_faq.yaml", 0.89, 0.007, 1.00, 0.95),
@@ -280,7 +266,7 @@ FLOORS = [
     ("eval_dyeing.yaml", DATA / "dyeing_faq.yaml", 0.93, 0, 1.00, 0.95),
     ("eval_renovation.yaml", DATA / "renovation_faq.yaml", 0.95, 0.007, 0.95, 0.95),
     ("eval_machining.yaml", DATA / "machining_faq.yaml", 0.95, 0.02, 0.87, 0.95),
-    ("eval_recycling.yaml", DATA / "recycling_faq.yaml", 0.92, 0.007, 0.95, 0.95),
+    ("eval_recycling.yaml", DATA / "recycling_faq.yaml", 0.93, 0.007, 0.95, 0.95),
     ("eval_paper.yaml", DATA / "paper_faq.yaml", 0.90, 0.007, 0.95, 0.95),
     ("eval_aquaculture.yaml", DATA / "aquaculture_faq.yaml", 0.97, 0.007, 1.00, 0.95),
     ("eval_ads.yaml", DATA / "ads_faq.yaml", 0.91, 0.013, 0.91, 0.95),
