@@ -56,7 +56,6 @@ class Analyzer:
 
     def learn_vocabulary(self, words) -> None:
         """Words the FAQ uses; a question's homophone typo of one of them is repaired (of two homophones, the first)."""
-        self._window_cache.clear()
         for word in words:
             # A typo is a window of Chinese characters; 84消毒液 would take 消毒液's pinyin with its digits dropped.
             if not _is_hanzi(word) or word in lexicon.STOPWORDS:
@@ -67,6 +66,7 @@ class Analyzer:
                     self._typo_marks.update(_marks(word))
             else:
                 self._used_chars.add(word)
+        self._window_cache.clear()  # after the vocabulary has grown: no verdict from a half-learned one stays
 
     def analyze(self, normalized: str, repair: bool = True, refuse: frozenset[str] = frozenset(),
                 split: Mapping[str, tuple[str, ...]] | None = None) -> Analysis:

@@ -8,7 +8,8 @@ question prior and the learned vectors from the dev, blind and fresh sets) excep
 and the twenty-four FAQs written last, in the seventeenth session (bench/train_ranker.py: UNSEEN),
 which no model has seen; the floors of the others are in-sample (README gives their figures from
 models fitted without them). The seventeenth session refitted the models four times, each time also on
-FAQs kept unseen until then (thirty-four, then three sets of eight: 126, 134, 142 and 150 FAQs), and set
+FAQs kept unseen until then (thirty-four, then three sets of eight: 126, 134, 142 and 150 FAQs; a fifth
+refit, on 158, was not kept: HISTORY.md), and set
 the in-sample floors the refitted models no longer met again as they measured them: in-sample, the
 ninety-one FAQs learned from before the session, pooled, fell from 94.1% to 93.0% right (0.52% to
 0.64% wrong), while every blind set measured before and after rose. A floor that fails means a change
@@ -200,45 +201,46 @@ FLOORS = [
     ("eval_security.yaml", DATA / "security_faq.yaml", 0.89, 0.019, 0.87, 0.95),
     # Written blind at the start of the seventeenth session and measured once with the code as the session
     # found it (87.1% right, 2.69% wrong, 85.4% escalated, pooled) and once with the models refitted on the
-    # thirty-four FAQs unseen until then (these floors): jewellers, phone repair shops, law firms, escape
+    # thirty-four FAQs unseen until then (88.5%, 1.27%, 92.2%): jewellers, phone repair shops, law firms, escape
     # rooms and script-murder shops, a city gas utility, foundries, feed mills, swimming pools. Then learned
-    # from, once the eight below were written to take their place (in-sample floors since).
-    ("eval_jewelry.yaml", DATA / "jewelry_faq.yaml", 0.88, 0.019, 0.87, 0.95),
-    ("eval_phonerepair.yaml", DATA / "phonerepair_faq.yaml", 0.90, 0.019, 0.95, 0.95),
-    ("eval_lawfirm.yaml", DATA / "lawfirm_faq.yaml", 0.87, 0.007, 0.95, 0.95),
-    ("eval_escape.yaml", DATA / "escape_faq.yaml", 0.91, 0.026, 0.83, 0.95),
-    ("eval_gas.yaml", DATA / "gas_faq.yaml", 0.90, 0.007, 0.95, 0.95),
-    ("eval_foundry.yaml", DATA / "foundry_faq.yaml", 0.90, 0, 1.00, 0.95),
-    ("eval_feedmill.yaml", DATA / "feedmill_faq.yaml", 0.82, 0.007, 0.91, 0.95),
-    ("eval_swimming.yaml", DATA / "swimming_faq.yaml", 0.88, 0.019, 0.87, 0.95),
+    # from, once the eight below were written to take their place: the floors are in-sample.
+    ("eval_jewelry.yaml", DATA / "jewelry_faq.yaml", 0.97, 0, 1.00, 0.95),
+    ("eval_phonerepair.yaml", DATA / "phonerepair_faq.yaml", 0.96, 0.013, 0.95, 0.95),
+    ("eval_lawfirm.yaml", DATA / "lawfirm_faq.yaml", 0.95, 0, 1.00, 0.95),
+    ("eval_escape.yaml", DATA / "escape_faq.yaml", 0.97, 0.007, 0.95, 0.95),
+    ("eval_gas.yaml", DATA / "gas_faq.yaml", 0.95, 0, 1.00, 0.95),
+    ("eval_foundry.yaml", DATA / "foundry_faq.yaml", 0.95, 0, 1.00, 0.95),
+    ("eval_feedmill.yaml", DATA / "feedmill_faq.yaml", 0.94, 0, 0.95, 0.95),
+    ("eval_swimming.yaml", DATA / "swimming_faq.yaml", 0.95, 0, 1.00, 0.95),
     # Written blind in the seventeenth session, after the eight above, and measured once with each of the
     # session's models: fitted on 92 FAQs (86.1% right, 3.32% wrong, 80.7% escalated, pooled), on 126
     # (88.2%, 1.98%, 90.1%) and on 134, the eight above among them (89.2%, 1.42%, 92.2%): slaughterhouses and meat
     # plants, chip packaging and test plants, community group-buying and fresh-food delivery, museums and
     # libraries, sanitation and waste firms, software firms, rubber and tyre plants, cement and concrete
-    # plants. Then learned from, once the eight below were written to take their place (in-sample floors since).
-    ("eval_meat.yaml", DATA / "meat_faq.yaml", 0.91, 0.013, 0.91, 0.95),
-    ("eval_chips.yaml", DATA / "chips_faq.yaml", 0.94, 0.038, 0.79, 0.95),
-    ("eval_grocery.yaml", DATA / "grocery_faq.yaml", 0.87, 0, 1.00, 0.95),
-    ("eval_museums.yaml", DATA / "museums_faq.yaml", 0.89, 0, 1.00, 0.95),
-    ("eval_sanitation.yaml", DATA / "sanitation_faq.yaml", 0.85, 0.019, 0.87, 0.95),
-    ("eval_software.yaml", DATA / "software_faq.yaml", 0.87, 0.019, 0.95, 0.95),
-    ("eval_rubber.yaml", DATA / "rubber_faq.yaml", 0.90, 0.013, 0.91, 0.95),
-    ("eval_cement.yaml", DATA / "cement_faq.yaml", 0.87, 0.013, 0.91, 0.95),
-    # Written blind last in the seventeenth session and measured once with each of the session's models:
+    # plants. Then learned from, once the eight below were written to take their place: the floors are in-sample.
+    ("eval_meat.yaml", DATA / "meat_faq.yaml", 0.97, 0, 1.00, 0.95),
+    ("eval_chips.yaml", DATA / "chips_faq.yaml", 0.99, 0, 1.00, 0.95),
+    ("eval_grocery.yaml", DATA / "grocery_faq.yaml", 0.95, 0, 1.00, 0.95),
+    ("eval_museums.yaml", DATA / "museums_faq.yaml", 0.99, 0, 1.00, 0.95),
+    ("eval_sanitation.yaml", DATA / "sanitation_faq.yaml", 0.94, 0.007, 0.95, 0.95),
+    ("eval_software.yaml", DATA / "software_faq.yaml", 0.96, 0.007, 0.95, 0.95),
+    ("eval_rubber.yaml", DATA / "rubber_faq.yaml", 0.95, 0, 1.00, 0.95),
+    ("eval_cement.yaml", DATA / "cement_faq.yaml", 0.98, 0, 1.00, 0.95),
+    # Written blind third in the seventeenth session and measured once with each of the session's models:
     # fitted on 92 FAQs (85.8% right, 3.24% wrong, 79.2% escalated, pooled), on 126 (88.0%, 1.82%, 89.1%),
     # on 134 (89.4%, 1.19%, 93.2%) and on 142, the sixteen above among them (90.2%, 0.79%, 95.3%): private
     # hospitals and clinics, bus and coach companies, hotpot and Chinese restaurants,
     # knitwear mills, warehouses and cold stores, mould makers, private kindergartens, hardware and
-    # building-material shops. Then learned from, once the eight below were written to take their place.
-    ("eval_hospital.yaml", DATA / "hospital_faq.yaml", 0.85, 0.019, 0.87, 0.95),
-    ("eval_bus.yaml", DATA / "bus_faq.yaml", 0.90, 0, 1.00, 0.95),
-    ("eval_hotpot.yaml", DATA / "hotpot_faq.yaml", 0.89, 0.007, 0.95, 0.95),
-    ("eval_textile.yaml", DATA / "textile_faq.yaml", 0.94, 0.007, 0.91, 0.95),
-    ("eval_warehouse.yaml", DATA / "warehouse_faq.yaml", 0.84, 0.013, 0.95, 0.95),
-    ("eval_moulds.yaml", DATA / "moulds_faq.yaml", 0.96, 0.013, 0.91, 0.95),
-    ("eval_nursery.yaml", DATA / "nursery_faq.yaml", 0.88, 0, 1.00, 0.95),
-    ("eval_hardwarestore.yaml", DATA / "hardwarestore_faq.yaml", 0.93, 0.007, 1.00, 0.95),
+    # building-material shops. Then learned from, once the eight below were written to take their place:
+    # the floors are in-sample.
+    ("eval_hospital.yaml", DATA / "hospital_faq.yaml", 0.95, 0, 1.00, 0.95),
+    ("eval_bus.yaml", DATA / "bus_faq.yaml", 0.95, 0, 1.00, 0.95),
+    ("eval_hotpot.yaml", DATA / "hotpot_faq.yaml", 0.98, 0, 1.00, 0.95),
+    ("eval_textile.yaml", DATA / "textile_faq.yaml", 0.99, 0.007, 0.95, 0.95),
+    ("eval_warehouse.yaml", DATA / "warehouse_faq.yaml", 0.93, 0.007, 1.00, 0.95),
+    ("eval_moulds.yaml", DATA / "moulds_faq.yaml", 0.98, 0, 1.00, 0.95),
+    ("eval_nursery.yaml", DATA / "nursery_faq.yaml", 0.97, 0, 1.00, 0.95),
+    ("eval_hardwarestore.yaml", DATA / "hardwarestore_faq.yaml", 0.96, 0, 1.00, 0.95),
     # Written blind in the seventeenth session after the eight above, and measured once with the models
     # fitted on 92 FAQs (88.1% right, 3.32% wrong, 80.7% escalated, pooled), on 142 (90.2%, 1.34%, 92.2%)
     # and on 150, the eight above among them (these floors; 91.5%, 1.19%, 94.3%): condiment and soy-sauce
@@ -253,8 +255,8 @@ FLOORS = [
     ("eval_fruitmarket.yaml", DATA / "fruitmarket_faq.yaml", 0.91, 0.026, 0.87, 0.95),
     ("eval_carparts.yaml", DATA / "carparts_faq.yaml", 0.90, 0.019, 0.87, 0.95),
     # Written blind in the seventeenth session after the eight above, and measured once with the models
-    # fitted on 92 FAQs (88.0% right, 3.09% wrong, 84.4% escalated, pooled) and on 150 (these floors; 91.7%,
-    # 0.55%, 98.4%): optical shops, bike- and e-bike-sharing operators, paper-cup and tableware plants,
+    # fitted on 92 FAQs (88.0% right, 3.09% wrong, 84.4% escalated, pooled), on 150 (these floors; 91.7%,
+    # 0.55%, 98.4%) and on 158, the eight above among them (92.9%, 0.71%, 97.9%; not kept): optical shops, bike- and e-bike-sharing operators, paper-cup and tableware plants,
     # pet-food plants, tyre and quick-repair shops, dance and yoga studios, timber and plywood mills,
     # seafood plants. No model learned from them.
     ("eval_opticalshop.yaml", DATA / "opticalshop_faq.yaml", 0.93, 0.007, 0.95, 0.95),
