@@ -42,7 +42,7 @@ class QuestionPrior:
     def logit(self, normalized: str) -> float:
         # vector() and the weighted sum without the intermediate dict, in the same order (so to the last bit)
         idf, weights = self.idf, self.weights
-        # log(1) is 0 exactly: most n-grams of a question occur once, and skip the log
+        # Most n-grams of a question occur once, and log(1) is 0 exactly: no log for them (the same bits)
         raw = [(idf[g] if n == 1 else (1.0 + math.log(n)) * idf[g], weights.get(g, 0.0)) for g, n in grams(normalized).items() if g in idf]
         norm = math.sqrt(sum(v * v for v, _ in raw)) or 1.0
         return self.bias + sum(v / norm * w for v, w in raw)
