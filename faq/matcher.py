@@ -774,13 +774,13 @@ class _Query:
         self.terms = frozenset(c for c in self.nouns if _is_term(analysis.surfaces[c]))
         asks_amount = _AMOUNT_ASKED.search(analysis.text.replace(" ", "")) is not None
         self.kinds = frozenset((*(c for c in self.intents if c in _KIND_PATTERNS), *(("amount",) if asks_amount else ())))
-        # Finds the question's word or one of its synonyms in an entry's text (None: nothing to find).
-        finders = {c: matcher.finder(c, analysis.surfaces[c]) for c in analysis.concepts}
         # Per concept, what features() reads for every candidate, looked up once per question: the concept,
-        # its weight, finder and weight in the analysis, whether it is a noun and a term, its background
-        # probability and the Dirichlet prior's mass on it.
+        # its weight, its finder (the question's word or a synonym in an entry's text; None: nothing to
+        # find), its weight in the analysis, whether it is a noun and a term, its background probability
+        # and the Dirichlet prior's mass on it.
         background = [matcher.background.get(c, matcher._unseen) for c in self.weights]
-        self.items = [(c, w, finders[c], analysis.weights[c], c in self.nouns, c in self.terms, b, DIRICHLET_MU * b)
+        self.items = [(c, w, matcher.finder(c, analysis.surfaces[c]), analysis.weights[c], c in self.nouns, c in self.terms,
+                       b, DIRICHLET_MU * b)
                       for (c, w), b in zip(self.weights.items(), background)]
 
 

@@ -1,4 +1,6 @@
 """Normalisation, courtesy detection and segmentation."""
+import unicodedata
+
 import jieba
 import pytest
 
@@ -117,8 +119,6 @@ def test_pinyin_key_reads_as_lazy_pinyin_does():
 
 def test_to_nfkc_is_unicode_nfkc():
     """The shortcut for full-width punctuation must give exactly NFKC, composing characters and all."""
-    import unicodedata
-
     texts = [
         (DATA / "faq.yaml").read_text(encoding="utf-8"),
         "Ｎ９５口罩，８４消毒液：１：１００稀释　（约５０ｍｌ）",
