@@ -49,7 +49,8 @@ class Analyzer:
         # The characters FAQ words of two to four characters hold in place (one per position for two,
         # pairs of positions for more): a window that shares too few with every word can be no typo of
         # one (_close), and needs no pinyin.
-        self._typo_marks: set[tuple] = set()
+        self._typo_marks: dict[int, list[tuple[int, int, set[str]]]] = {
+            size: [(i, j, set()) for i, j in places] for size, places in _MARK_PLACES.items()}
         self._used_chars: set[str] = set()  # one-character words the FAQ uses: typed on purpose (戴, not 带)
         self._word_cache: dict[str, tuple[str | None, float]] = {}
         self._window_cache: dict[str, str | None] = {}  # _typo_for, by window
@@ -63,7 +64,8 @@ class Analyzer:
             if len(word) >= 2:
                 self._typo_vocab.setdefault(pinyin_key(word), word)
                 if len(word) <= MAX_TYPO_WINDOW:
-                    self._typo_marks.update(_marks(word))
+                    for (i, j, seen), (_, mark) in zip(self._typo_marks[len(word)], _marks(word)):
+                        seen.add(mark)
             else:
                 self._used_chars.add(word)
         self._window_cache.clear()  # after the vocabulary has grown: no verdict from a half-learned one stays
@@ -188,6 +190,13 @@ class Analyzer:
             i += used
         return "".join(out)
 
+    def _shares_a_mark(self, window: str) -> bool:
+        """Whether some FAQ word of the window's length has a mark (_marks) of the window's."""
+        for i, j, seen in self._typo_marks[len(window)]:
+            if (window[i] if i == j else window[i] + window[j]) in seen:
+                return True
+        return False
+
     def _typo_for(self, window: str) -> str | None:
         """The window itself if it is a word; else the FAQ word it may be a homophone typo of; else None.
 
@@ -195,7 +204,7 @@ class Analyzer:
         """
         if window in self.canonical or self.segmenter.frequency(window) > 0:
             return window
-        if self._typo_marks.isdisjoint(_marks(window)):
+        if not self._shares_a_mark(window):
             return None
         word = self._typo_vocab.get(pinyin_key(window))
         if word and word != window and _close(window, word) and self._plausible_typo(window, word):
@@ -211,13 +220,14 @@ def _is_hanzi(text: str) -> bool:
     return all("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
+# Where a word of two, three or four characters holds its marks: one character for two, pairs for more.
+_MARK_PLACES = {2: ((0, 0), (1, 1)), 3: ((0, 1), (0, 2), (1, 2)), 4: ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))}
+
+
 def _marks(word: str) -> tuple[tuple, ...]:
-    """What a word and a typo of it (_close) must share: for two characters one in place, for three or
-    four two in place."""
-    size = len(word)
-    if size == 2:
-        return ((size, 0, word[0]), (size, 1, word[1]))
-    return tuple((size, i, j, word[i], word[j]) for i in range(size) for j in range(i + 1, size))
+    """What a word and a typo of it (_close) must share, one at least: for two characters one in place,
+    for three or four two in place. Each is (where, the characters there)."""
+    return tuple(((i, j), word[i] if i == j else word[i] + word[j]) for i, j in _MARK_PLACES[len(word)])
 
 
 def _close(window: str, word: str) -> bool:

@@ -38,14 +38,20 @@ class QuestionPrior:
 
     def __init__(self, idf: dict[str, float], weights: dict[str, float], bias: float):
         self.idf, self.weights, self.bias = idf, weights, bias
+        self._table = {g: (v, weights.get(g, 0.0)) for g, v in idf.items()}  # one lookup per n-gram
 
     def logit(self, normalized: str) -> float:
-        # vector() and the weighted sum without the intermediate dict, in the same order (so to the last bit)
-        idf, weights = self.idf, self.weights
-        # Most n-grams of a question occur once, and log(1) is 0 exactly: no log for them (the same bits)
-        raw = [(idf[g] if n == 1 else (1.0 + math.log(n)) * idf[g], weights.get(g, 0.0)) for g, n in grams(normalized).items() if g in idf]
-        norm = math.sqrt(sum(v * v for v, _ in raw)) or 1.0
-        return self.bias + sum(v / norm * w for v, w in raw)
+        # vector() and the weighted sum in one pass, without the intermediate dict
+        table, log = self._table, math.log
+        squares = dot = 0.0
+        for g, n in grams(normalized).items():
+            found = table.get(g)
+            if found is not None:
+                idf, weight = found
+                value = idf if n == 1 else (1.0 + log(n)) * idf  # log(1) is 0 exactly: no log for most
+                squares += value * value
+                dot += value * weight
+        return self.bias + dot / (math.sqrt(squares) or 1.0)
 
     def to_json(self) -> dict:
         return {"bias": round(self.bias, 4), "grams": {g: [round(self.idf[g], 3), round(self.weights.get(g, 0.0), 4)]

@@ -42,8 +42,13 @@ _FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]")
 _HALF_WIDTH = {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)} | {"\u3000": " "}
 
 
+# The full-width punctuation Chinese text is full of, mapped by str.replace: a call per match of
+# _FULL_WIDTH.sub was most of an answer's normalisation.
+_COMMON_FULL_WIDTH = tuple((ch, _HALF_WIDTH[ch]) for ch in "，？；（）：")
+
+
 def to_nfkc(text: str) -> str:
-    """unicodedata.normalize("NFKC", text), at a third to a quarter of the cost for Chinese text.
+    """unicodedata.normalize("NFKC", text), at a fifth to a third of the cost for Chinese text.
 
     Chinese punctuation is full-width, which sends nearly every answer through full normalisation;
     mapping those characters first (to what NFKC maps them) leaves most texts already normal. A text
@@ -51,7 +56,11 @@ def to_nfkc(text: str) -> str:
     """
     if unicodedata.is_normalized("NFKC", text):
         return text
-    text = _FULL_WIDTH.sub(lambda m: _HALF_WIDTH[m.group()], text)
+    for full, half in _COMMON_FULL_WIDTH:
+        if full in text:
+            text = text.replace(full, half)
+    if _FULL_WIDTH.search(text) is not None:
+        text = _FULL_WIDTH.sub(lambda m: _HALF_WIDTH[m.group()], text)
     return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
 
 

@@ -109,11 +109,16 @@ def test_windows_skipped_before_pinyin_could_never_be_repaired():
     # The shortcut in repair_typos: a window sharing no mark with any FAQ word is no typo of one (_close).
     rng = random.Random(3)
     chars = "消毒液测温体工时公示员返岗"
+    words = {"".join(rng.choice(chars) for _ in range(rng.randint(2, 4))) for _ in range(60)}
+    analyzer = Analyzer(segmenter())
+    analyzer.learn_vocabulary(words)
     for _ in range(3000):
-        word = "".join(rng.choice(chars) for _ in range(rng.randint(2, 4)))
-        window = "".join(rng.choice(chars) for _ in range(len(word)))
-        if _close(window, word):
-            assert not set(_marks(word)).isdisjoint(_marks(window)), (window, word)
+        window = "".join(rng.choice(chars) for _ in range(rng.randint(2, 4)))
+        same_length = [w for w in words if len(w) == len(window)]
+        shares = analyzer._shares_a_mark(window)
+        assert shares == any(not set(_marks(w)).isdisjoint(_marks(window)) for w in same_length), window
+        if any(_close(window, w) for w in same_length):
+            assert shares, window
 
 
 def test_a_windows_verdict_is_kept_but_where_it_stands_is_checked_each_time():

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from faq.loader import load_faq
 from faq.matcher import FEATURES, VERIFIER_FEATURES, Matcher, load_models, verifier_features
-from faq.prior import QuestionPrior, fit_prior, grams, load_prior
+from faq.prior import QuestionPrior, fit_prior, grams, load_prior, vector
 from faq.text import normalize
 from tests.conftest import train_ranker
 
@@ -23,6 +23,13 @@ def test_fitting_learns_which_wording_is_out_of_scope():
     prior = fit_prior(in_scope + out_of_scope, [False] * len(in_scope) + [True] * len(out_of_scope), min_df=1)
     assert prior.logit("驾照要换吗") > 0 > prior.logit("厂车多久消毒")
     assert prior.logit("个税") > prior.logit("消毒")
+
+
+def test_the_logit_is_the_fitted_weights_times_the_questions_vector():
+    prior = load_prior()
+    for text in ("车间一天消毒几次", "补贴 补贴报上去了啥时候到账", "消毒消毒消毒", "没见过的话", ""):
+        expected = prior.bias + sum(v * prior.weights.get(g, 0.0) for g, v in vector(grams(text), prior.idf).items())
+        assert abs(prior.logit(text) - expected) < 1e-12, text
 
 
 def test_json_round_trip_keeps_every_answer(tmp_path):
