@@ -635,7 +635,8 @@ class Matcher:
         weights, total = query.weights, query.total
         covered = vocab = focus = distinct = missing = missing_noun = term_missing = in_answer = likelihood = 0.0
         counts, length = self.entry_counts[index], self.entry_length[index] + DIRICHLET_MU
-        for concept, weight, finder, raw, noun, term, background, prior in query.items:
+        log = math.log
+        for concept, weight, finder, raw, noun, term, background, prior, weighted_distinct in query.items:
             mentioned = finder is not None and finder(answer)
             if mentioned:
                 in_answer += weight
@@ -643,19 +644,22 @@ class Matcher:
                 vocab += weight
                 covered += weight
                 focus += weight * share[concept]
-                distinct += weight * self.distinct[concept]
-            elif finder is not None and finder(text):
+                distinct += weighted_distinct
+                # Query likelihood under the entry's words, smoothed towards the FAQ's (Dirichlet prior).
+                likelihood += weight * log((counts[concept] + prior) / length / background)
+                continue
+            if finder is not None and finder(text):
                 covered += PART_WORD_CREDIT * weight
             elif mentioned:
                 covered += ANSWER_ONLY_CREDIT * weight
             else:
-                missing = max(missing, raw)
-                if noun:
-                    missing_noun = max(missing_noun, raw)
-                if term:
-                    term_missing = max(term_missing, raw)
-            # Query likelihood under the entry's words, smoothed towards the FAQ's (Dirichlet prior).
-            likelihood += weight * math.log((counts.get(concept, 0) + prior) / length / background)
+                if raw > missing:
+                    missing = raw
+                if noun and raw > missing_noun:
+                    missing_noun = raw
+                if term and raw > term_missing:
+                    term_missing = raw
+            likelihood += weight * log(prior / length / background)  # a count of 0
         best_pcov, best_overlap, best_fuzzy, best_char, char_coverage, char1_coverage = compared
         keyword = 1.0 if self.entry_keywords[index] and not self.entry_keywords[index].isdisjoint(weights) else 0.0
         intents = self.entry_intents[index]
@@ -774,11 +778,12 @@ class _Query:
         self.kinds = frozenset((*(c for c in self.intents if c in _KIND_PATTERNS), *(("amount",) if asks_amount else ())))
         # Per concept, what features() reads for every candidate, looked up once per question: the concept,
         # its weight, its finder (the question's word or a synonym in an entry's text; None: nothing to
-        # find), its weight in the analysis, whether it is a noun and a term, its background probability
-        # and the Dirichlet prior's mass on it.
+        # find), its weight in the analysis, whether it is a noun and a term, its background probability,
+        # the Dirichlet prior's mass on it, and its weight times how distinct it is (for entries that have it).
         background = [matcher.background.get(c, matcher._unseen) for c in self.weights]
+        distinct = matcher.distinct
         self.items = [(c, w, matcher.finder(c, analysis.surfaces[c]), analysis.weights[c], c in self.nouns, c in self.terms,
-                       b, DIRICHLET_MU * b)
+                       b, DIRICHLET_MU * b, w * distinct.get(c, 0.0))
                       for (c, w), b in zip(self.weights.items(), background)]
 
 

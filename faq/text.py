@@ -373,6 +373,10 @@ def pinyin_key(word: str) -> str:
     """
     if not all("\u4e00" <= ch <= "\u9fff" for ch in word):
         return " ".join(lazy_pinyin(word, style=Style.NORMAL, errors="ignore"))
+    if all(word[i : i + 2] not in _PHRASE_PREFIXES for i in range(len(word) - 1)):
+        # No phrase starts anywhere in it: pypinyin's segmentation would give it character by character
+        # (a typo window, as a rule). PHRASES_DICT holds no single characters (tests/test_text.py).
+        return " ".join(reading for ch in word if (reading := _char_reading(ch)))
     syllables = []
     for phrase in _pinyin_phrases.cut(word):
         readings = PHRASES_DICT.get(phrase)
@@ -381,6 +385,10 @@ def pinyin_key(word: str) -> str:
         else:
             syllables += [reading for ch in phrase if (reading := _char_reading(ch))]
     return " ".join(syllables)
+
+
+# Every prefix of a pypinyin phrase (its segmenter's own set).
+_PHRASE_PREFIXES = getattr(_pinyin_phrases._prefix_set, "_set", _pinyin_phrases._prefix_set)
 
 
 @lru_cache(maxsize=None)  # at most the 21,000 characters of the block

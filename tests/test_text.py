@@ -1,4 +1,5 @@
 """Normalisation, courtesy detection and segmentation."""
+import random
 import unicodedata
 
 import jieba
@@ -108,11 +109,15 @@ def test_pinyin_key_ignores_tones():
 def test_pinyin_key_reads_as_lazy_pinyin_does():
     """The fast path reads pypinyin's tables itself: it must agree with lazy_pinyin, phrases and polyphones too."""
     from pypinyin import Style, lazy_pinyin
+    from pypinyin.constants import PHRASES_DICT
 
     text = "".join(ch for ch in (DATA / "faq.yaml").read_text(encoding="utf-8") if "\u4e00" <= ch <= "\u9fff")
     windows = {text[i : i + n] for n in (1, 2, 3, 4) for i in range(0, len(text) - n, 7)}
     windows |= {"重新开工", "银行", "行走", "长期", "长大", "乐观", "音乐", "朝阳", "朝代", "了解", "好了"}
-    assert len(windows) > 2000
+    rng = random.Random(11)  # and windows of any characters, as typos bring: most start no phrase
+    windows |= {"".join(chr(rng.randint(0x4E00, 0x9FFF)) for _ in range(rng.randint(2, 4))) for _ in range(3000)}
+    assert len(windows) > 5000
+    assert not any(len(phrase) == 1 for phrase in PHRASES_DICT)  # what pinyin_key's shortcut relies on
     for window in windows:
         assert pinyin_key(window) == " ".join(lazy_pinyin(window, style=Style.NORMAL, errors="ignore")), window
 
