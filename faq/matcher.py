@@ -198,7 +198,7 @@ def shipped_embedding() -> Embedding:
 
 def verifier_features(matrix: np.ndarray, logits: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """What the verifier sees: how the best candidate stands against the rest, and its own evidence."""
-    order = np.argsort(-probs, kind="stable")
+    order = (-probs).argsort(kind="stable")
     top = order[0]
     p2 = float(probs[order[1]]) if len(order) > 1 else 0.0
     logit2 = float(logits[order[1]]) if len(order) > 1 else -10.0
@@ -220,11 +220,11 @@ def best_of(scores: np.ndarray, k: int) -> np.ndarray:
     as a rule, a few thousand when that many tie.
     """
     if len(scores) > k:
-        kth = scores[np.argpartition(-scores, k - 1)[:k]].min()
-        chosen = np.flatnonzero(scores >= kth)
+        kth = scores[(-scores).argpartition(k - 1)[:k]].min()
+        chosen = (scores >= kth).nonzero()[0]
     else:
         chosen = np.arange(len(scores))
-    return chosen[np.argsort(-scores[chosen], kind="stable")[:k]]
+    return chosen[(-scores[chosen]).argsort(kind="stable")[:k]]
 
 
 def ordered_bigrams(text: str) -> list[str]:
@@ -260,13 +260,13 @@ def _entry_sums(ids: np.ndarray, weights: np.ndarray, start: np.ndarray, entries
     """Per entry, the summed weights of those of its ids (bigrams, characters) that are in the lookup."""
     first, last = start[entries], start[entries + 1]
     spans = list(zip(first.tolist(), last.tolist()))
-    owner = np.repeat(np.arange(len(entries)), last - first)
+    owner = np.arange(len(entries)).repeat(last - first)
     return np.bincount(owner, _gather(weights, spans) * _found(lookup, _gather(ids, spans)), minlength=len(entries))
 
 
 def _positions(lookup: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Where each id is, or would be, in a sorted lookup that starts with a sentinel -1."""
-    return np.minimum(np.searchsorted(lookup, ids), len(lookup) - 1)
+    return np.minimum(lookup.searchsorted(ids), len(lookup) - 1)
 
 
 def _found(lookup: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -548,14 +548,15 @@ class Matcher:
         compared = self._compare_text(candidates, query).tolist()
         rows = [self.features(i, query, compared[k]) for k, i in enumerate(candidates)]
         # How many candidates share each question word: a word only one entry has decides between them.
-        holders = {c: sum(c in self.entry_share[i] for i in candidates) for c in query.weights}
+        weights = query.weights
+        shared = [[c for c in weights if c in self.entry_share[i]] for i in candidates]
+        holders = Counter(chain.from_iterable(shared))
         coverage = [row[0] for row in rows]
         best, runner_up = (sorted(coverage, reverse=True) + [0.0, 0.0])[:2]
         similarity = (self.entry_vectors[candidates] @ query.vector).tolist()
         closest, next_closest = (sorted(similarity, reverse=True) + [0.0, 0.0])[:2]
-        for i, row, close in zip(candidates, rows, similarity):
-            share = self.entry_share[i]
-            exclusive = sum(w / holders[c] for c, w in query.weights.items() if c in share) / query.total
+        for own, row, close in zip(shared, rows, similarity):
+            exclusive = sum([weights[c] / holders[c] for c in own]) / query.total
             gap = row[0] - (runner_up if row[0] >= best else best)
             close_gap = close - (next_closest if close >= closest else closest)
             row.extend((exclusive, gap, query.oos_prior, close, close_gap, query.length))
@@ -572,8 +573,9 @@ class Matcher:
         ids = np.concatenate([ids for ids, _ in found])
         scores = np.bincount(ids, np.repeat([w for _, w in found], [len(ids) for ids, _ in found]), minlength=size)
         # A tenth of a large FAQ, as a rule: the rest share no concept (nonzero on a float array is a
-        # third as fast as on the comparison's booleans).
-        held = np.flatnonzero(scores != 0)
+        # third as fast as on the comparison's booleans). Array methods, not numpy's functions: those
+        # add a call in Python to each.
+        held = (scores != 0).nonzero()[0]
         if not len(held):
             return []
         return held[best_of(scores[held], min(FIRST_STAGE_SIZE, len(held)))].tolist()
@@ -597,7 +599,7 @@ class Matcher:
         first, last = flat.entry_start[picked], flat.entry_start[picked + 1]
         phrasings = np.fromiter(chain.from_iterable(map(range, first.tolist(), last.tolist())), np.int64)
         size = len(phrasings)
-        phrasing = np.repeat(np.arange(size), flat.concept_counts[phrasings])  # which phrasing each concept is in
+        phrasing = np.arange(size).repeat(flat.concept_counts[phrasings])  # which phrasing each concept is in
         spans = list(zip(flat.concept_start[first].tolist(), flat.concept_start[last].tolist()))
         concept_ids = _gather(flat.concept_ids, spans)
         weights = _gather(flat.concept_weights, spans)
@@ -616,7 +618,7 @@ class Matcher:
             spans = list(zip(flat.gram_start[first].tolist(), flat.gram_start[last].tolist()))
             gram_ids = _gather(flat.gram_ids, spans)
             idf = _gather(flat.gram_idf, spans) * _found(query.gram_lookup, gram_ids)
-            gram_phrasing = np.repeat(np.arange(size), flat.gram_counts[phrasings])
+            gram_phrasing = np.arange(size).repeat(flat.gram_counts[phrasings])
             char_overlap = 2 * np.bincount(gram_phrasing, idf, minlength=size) / (query.gram_total + flat.gram_totals[phrasings])
             char_coverage = _entry_sums(flat.entry_gram_ids, flat.entry_gram_idf, flat.entry_gram_start, picked,
                                         query.gram_lookup) / query.gram_total
@@ -624,7 +626,7 @@ class Matcher:
             char1_coverage = _entry_sums(flat.char_ids, flat.char_idf, flat.char_start, picked,
                                          query.char_lookup) / query.char_total
         own = last - first
-        closest = np.maximum.reduceat(np.stack((coverage, overlap, fuzzy, char_overlap), axis=1), np.cumsum(own) - own, axis=0)
+        closest = np.maximum.reduceat(np.stack((coverage, overlap, fuzzy, char_overlap), axis=1), own.cumsum() - own, axis=0)
         return np.column_stack((closest, char_coverage, char1_coverage))
 
     def features(self, index: int, query: "_Query", compared: list[float]) -> list[float]:
@@ -705,7 +707,7 @@ class Matcher:
             # Too little that carries meaning ("公司年会还办不办": 公司 and a lone 年) to judge by.
             return render_reply(Decision("escalate", score=0.0), self.faq)
         candidates_idx, matrix, logits, probs = scored
-        order = np.argsort(-probs, kind="stable")
+        order = (-probs).argsort(kind="stable")
         ranked = [Candidate(self.entries[candidates_idx[k]].id, round(float(probs[k]), 4)) for k in order]
         shown = ranked[: max(settings.max_suggestions, 2)]
         top = ranked[0]

@@ -42,9 +42,9 @@ _FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]")
 _HALF_WIDTH = {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)} | {"\u3000": " "}
 
 
-# The full-width punctuation Chinese text is full of, mapped by str.replace: a call per match of
-# _FULL_WIDTH.sub was most of an answer's normalisation.
-_COMMON_FULL_WIDTH = tuple((ch, _HALF_WIDTH[ch]) for ch in "，？；（）：")
+# What Chinese text is full of that NFKC changes: full-width punctuation, and ℃ (°C) in answers.
+# Mapped by str.replace: a call per match of _FULL_WIDTH.sub was most of an answer's normalisation.
+_COMMON_COMPATIBLE = tuple((ch, unicodedata.normalize("NFKC", ch)) for ch in "，？；（）：℃")
 
 
 def to_nfkc(text: str) -> str:
@@ -56,9 +56,9 @@ def to_nfkc(text: str) -> str:
     """
     if unicodedata.is_normalized("NFKC", text):
         return text
-    for full, half in _COMMON_FULL_WIDTH:
-        if full in text:
-            text = text.replace(full, half)
+    for compatible, normal in _COMMON_COMPATIBLE:
+        if compatible in text:
+            text = text.replace(compatible, normal)
     if _FULL_WIDTH.search(text) is not None:
         text = _FULL_WIDTH.sub(lambda m: _HALF_WIDTH[m.group()], text)
     return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
