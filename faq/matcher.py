@@ -115,17 +115,16 @@ class _Flat:
     concept_start: np.ndarray  # per phrasing
     concept_counts: np.ndarray  # per phrasing
     gram_ids: np.ndarray
-    gram_idf: np.ndarray
+    gram_idf_by_id: np.ndarray  # each bigram's IDF, by its id (Matcher.gram_ids)
     gram_start: np.ndarray  # per phrasing
     gram_counts: np.ndarray  # per phrasing
     totals: np.ndarray  # each phrasing's concept weight
     gram_totals: np.ndarray  # each phrasing's bigram IDF
     entry_start: np.ndarray  # each entry's first phrasing
     entry_gram_ids: np.ndarray  # the bigrams of all an entry's phrasings, each once
-    entry_gram_idf: np.ndarray
     entry_gram_start: np.ndarray  # per entry
     char_ids: np.ndarray  # the characters of all an entry's phrasings, each once
-    char_idf: np.ndarray
+    char_idf_by_id: np.ndarray  # each character's IDF, by its id (Matcher.char_ids)
     char_start: np.ndarray  # per entry
     entry_canons: list[tuple[str, ...]]  # each entry's phrasings' Phrasing.canon
 
@@ -143,12 +142,12 @@ class _Flat:
         phrasing_of_gram = np.repeat(np.arange(len(gram_counts)), gram_counts)
         return cls(
             _ids(matcher.concept_ids, concepts), np.asarray(weights, dtype=np.float64), _starts(concept_counts),
-            np.asarray(concept_counts, dtype=np.int64), gram_ids, gram_idf, gram_start, np.asarray(gram_counts, dtype=np.int64),
+            np.asarray(concept_counts, dtype=np.int64), gram_ids, idf_by_id, gram_start, np.asarray(gram_counts, dtype=np.int64),
             np.fromiter((p.total for p in matcher.phrasings), np.float64, len(matcher.phrasings)),
             np.bincount(phrasing_of_gram, gram_idf, minlength=len(gram_counts)),
             _starts([len(r) for r in matcher.entry_phrasings]),
-            entry_gram_ids, idf_by_id[entry_gram_ids], _starts(entry_gram_counts),
-            char_ids, char_idf_by_id[char_ids], _starts(char_counts),
+            entry_gram_ids, _starts(entry_gram_counts),
+            char_ids, char_idf_by_id, _starts(char_counts),
             [tuple(matcher.phrasings[p].canon for p in own) for own in matcher.entry_phrasings],
         )
 
@@ -256,12 +255,12 @@ def _gather(array: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
     return np.concatenate([array[start:end] for start, end in spans])
 
 
-def _entry_sums(ids: np.ndarray, weights: np.ndarray, start: np.ndarray, entries: np.ndarray, lookup: np.ndarray) -> np.ndarray:
+def _entry_sums(ids: np.ndarray, weight_by_id: np.ndarray, start: np.ndarray, entries: np.ndarray, lookup: np.ndarray) -> np.ndarray:
     """Per entry, the summed weights of those of its ids (bigrams, characters) that are in the lookup."""
     first, last = start[entries], start[entries + 1]
-    spans = list(zip(first.tolist(), last.tolist()))
     owner = np.arange(len(entries)).repeat(last - first)
-    return np.bincount(owner, _gather(weights, spans) * _found(lookup, _gather(ids, spans)), minlength=len(entries))
+    own = _gather(ids, list(zip(first.tolist(), last.tolist())))
+    return np.bincount(owner, weight_by_id.take(own) * _found(lookup, own), minlength=len(entries))
 
 
 def _positions(lookup: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -617,13 +616,13 @@ class Matcher:
         if query.gram_total:
             spans = list(zip(flat.gram_start[first].tolist(), flat.gram_start[last].tolist()))
             gram_ids = _gather(flat.gram_ids, spans)
-            idf = _gather(flat.gram_idf, spans) * _found(query.gram_lookup, gram_ids)
+            idf = flat.gram_idf_by_id.take(gram_ids) * _found(query.gram_lookup, gram_ids)
             gram_phrasing = np.arange(size).repeat(flat.gram_counts[phrasings])
             char_overlap = 2 * np.bincount(gram_phrasing, idf, minlength=size) / (query.gram_total + flat.gram_totals[phrasings])
-            char_coverage = _entry_sums(flat.entry_gram_ids, flat.entry_gram_idf, flat.entry_gram_start, picked,
+            char_coverage = _entry_sums(flat.entry_gram_ids, flat.gram_idf_by_id, flat.entry_gram_start, picked,
                                         query.gram_lookup) / query.gram_total
         if query.char_total:
-            char1_coverage = _entry_sums(flat.char_ids, flat.char_idf, flat.char_start, picked,
+            char1_coverage = _entry_sums(flat.char_ids, flat.char_idf_by_id, flat.char_start, picked,
                                          query.char_lookup) / query.char_total
         own = last - first
         closest = np.maximum.reduceat(np.stack((coverage, overlap, fuzzy, char_overlap), axis=1), own.cumsum() - own, axis=0)
