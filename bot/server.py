@@ -66,11 +66,12 @@ def create_app(config: Config, *, clock: Callable[[], float] | None = None, serv
 
     @app.get("/healthz")
     def healthz() -> Response:
-        """200 with the FAQ's entry count, load time and last load error."""
+        """200 with the FAQ's entry count, load time and last load error, and which worker process answered."""
         live.matcher()  # a due reload check happens here too, so the status is current
         status = live.status()
         return jsonify(
             status="ok",
+            worker=os.getpid(),  # each worker loads the FAQ itself: which one this status is of
             faq={"entries": status["entries"], "loaded_at": status["loaded_at"], "error": status["error"]},
             channels=[c.bp.name for c in CHANNELS if c.bp.name in app.blueprints],
         )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -372,6 +373,7 @@ def test_healthz_and_live_reload(tmp_path, clock):
     client = app_for(tmp_path, clock).test_client()
     health = client.get("/healthz").json
     assert health["status"] == "ok" and health["faq"]["entries"] == 2 and health["faq"]["error"] is None
+    assert health["worker"] == os.getpid()
     faq = tmp_path / "faq.yaml"
     faq.write_text(faq.read_text(encoding="utf-8") + NEW_ENTRY, encoding="utf-8")
 

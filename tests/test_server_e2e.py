@@ -185,8 +185,17 @@ def test_live_faq_edit_and_broken_edit(server):
     faq = server.tmp_path / "faq.yaml"
     question = "小微企业贷款贴息怎么申请"
     faq.write_text(faq.read_text(encoding="utf-8") + NEW_ENTRY, encoding="utf-8")
+    # Every worker must pick it up before the broken edits: a worker that missed it would rightly keep
+    # serving the FAQ before it. Connections spread over both workers, but a busy machine can send
+    # every one of a few to the same worker: ask until both have said so.
+    deadline, updated = time.monotonic() + 10, set()
+    while len(updated) < 2:  # the server runs two workers
+        assert time.monotonic() < deadline, f"only workers {updated} loaded the new entry within 10 s"
+        health = json.loads(server.get("/healthz")[1])
+        if health["faq"]["entries"] == 3:
+            updated.add(health["worker"])
+        time.sleep(0.05)
     deadline, n = time.monotonic() + 5, 0
-    # Every worker must pick it up: ask repeatedly (connections spread over both workers).
     streak = 0
     while streak < 6:
         assert time.monotonic() < deadline, "the new entry was not answered within 5 s"
