@@ -64,8 +64,8 @@ class Analyzer:
             if len(word) >= 2:
                 self._typo_vocab.setdefault(pinyin_key(word), word)
                 if len(word) <= MAX_TYPO_WINDOW:
-                    for (i, j, seen), (_, mark) in zip(self._typo_marks[len(word)], _marks(word)):
-                        seen.add(mark)
+                    for i, j, seen in self._typo_marks[len(word)]:
+                        seen.add(_mark_at(word, i, j))
             else:
                 self._used_chars.add(word)
         self._window_cache.clear()  # after the vocabulary has grown: no verdict from a half-learned one stays
@@ -193,7 +193,7 @@ class Analyzer:
     def _shares_a_mark(self, window: str) -> bool:
         """Whether some FAQ word of the window's length has a mark (_marks) of the window's."""
         for i, j, seen in self._typo_marks[len(window)]:
-            if (window[i] if i == j else window[i] + window[j]) in seen:
+            if (window[i] if i == j else window[i] + window[j]) in seen:  # _mark_at, inline: once per new window
                 return True
         return False
 
@@ -227,7 +227,12 @@ _MARK_PLACES = {2: ((0, 0), (1, 1)), 3: ((0, 1), (0, 2), (1, 2)), 4: ((0, 1), (0
 def _marks(word: str) -> tuple[tuple, ...]:
     """What a word and a typo of it (_close) must share, one at least: for two characters one in place,
     for three or four two in place. Each is (where, the characters there)."""
-    return tuple(((i, j), word[i] if i == j else word[i] + word[j]) for i, j in _MARK_PLACES[len(word)])
+    return tuple(((i, j), _mark_at(word, i, j)) for i, j in _MARK_PLACES[len(word)])
+
+
+def _mark_at(word: str, i: int, j: int) -> str:
+    """The characters a word holds at a mark's places (one place when i == j)."""
+    return word[i] if i == j else word[i] + word[j]
 
 
 def _close(window: str, word: str) -> bool:
