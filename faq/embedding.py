@@ -54,20 +54,48 @@ class Embedding:
 
     def embed_many(self, texts: Sequence[Sequence[str]]) -> np.ndarray:
         """Unit vectors of many segmented texts (an FAQ's entries): each distinct word is summed once."""
+        vectors, new_words, new_vectors = self.embed_many_apart(texts)
+        self.remember(new_words, new_vectors)
+        return vectors
+
+    def embed_many_apart(self, texts: Sequence[Sequence[str]]) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """embed_many, leaving the word cache as it was: (the vectors, the words not cached, their vectors).
+
+        For a child process: the parent then remember()s the words, as embed_many would have.
+        """
         words = list(chain.from_iterable(texts))
         index = {word: i for i, word in enumerate(dict.fromkeys(words))}
         rows = np.fromiter(map(index.__getitem__, words), np.int64, len(words))
         starts = np.cumsum([0] + [len(text) for text in texts[:-1]], dtype=np.int64)
         sums = _Sums(rows, np.ones(len(rows), dtype=np.float32), starts, len(texts))
-        return _unit(sums.forward(self.word_vectors(list(index))))
+        found, missing = self._split(index)
+        computed = self._compute(missing)
+        found.update(zip(missing, computed))
+        return _unit(sums.forward(self._stack([found[w] for w in index]))), missing, computed
 
     def word_vectors(self, words: Sequence[str]) -> np.ndarray:
         """Each word's vector: its n-grams' vectors times their IDF, summed."""
         cache = self._cached(words)
-        return np.stack([cache[w] for w in words]) if words else np.zeros((0, self.vectors.shape[1]), np.float32)
+        return self._stack([cache[w] for w in words])
+
+    def remember(self, words: Sequence[str], vectors: np.ndarray) -> None:
+        """Add words' vectors (rows) to the shared cache."""
+        if len(words):
+            if len(self._words) > WORD_CACHE_SIZE:  # questions keep bringing new words: stay bounded
+                self._words.clear()
+            self._words.update(zip(words, vectors))
 
     def _cached(self, words: Sequence[str]) -> dict[str, np.ndarray]:
         """The vectors of `words`, from the shared cache or computed and added to it."""
+        found, missing = self._split(words)
+        if missing:
+            computed = self._compute(missing)
+            self.remember(missing, computed)
+            found.update(zip(missing, computed))
+        return found
+
+    def _split(self, words: Sequence[str]) -> tuple[dict[str, np.ndarray], list[str]]:
+        """The cached vectors of `words`, and the words (each once) not in the cache."""
         cache = self._words
         found: dict[str, np.ndarray] = {}
         missing = []
@@ -77,18 +105,17 @@ class Embedding:
                 missing.append(word)
             else:
                 found[word] = vector
-        if missing and len(missing) <= FEW_NEW_WORDS:
+        return found, missing
+
+    def _compute(self, words: list[str]) -> np.ndarray:
+        """The vectors of words, one row each."""
+        if len(words) <= FEW_NEW_WORDS:
             # A question's few new words: each its own small product (the batch below costs ~0.1 ms to set up).
-            computed = {word: self._word_vector(word) for word in missing}
-        elif missing:
-            computed = dict(zip(missing, _Sums(*_sparse([[w] for w in missing], self.column, self.idf, scale=False),
-                                                len(missing)).forward(self.vectors)))
-        if missing:
-            if len(cache) > WORD_CACHE_SIZE:  # questions keep bringing new words: stay bounded
-                cache.clear()
-            cache.update(computed)
-            found.update(computed)
-        return found
+            return self._stack([self._word_vector(word) for word in words])
+        return _Sums(*_sparse([[w] for w in words], self.column, self.idf, scale=False), len(words)).forward(self.vectors)
+
+    def _stack(self, vectors: list[np.ndarray]) -> np.ndarray:
+        return np.stack(vectors) if vectors else np.zeros((0, self.vectors.shape[1]), np.float32)
 
     def _word_vector(self, word: str) -> np.ndarray:
         """One word's vector: its known n-grams' vectors times tf x idf, summed."""

@@ -15,7 +15,7 @@ import operator
 import re
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
@@ -25,10 +25,11 @@ from rapidfuzz import fuzz, process
 
 from bot.config import BotConfig
 from bot.model import Candidate, Decision
-from faq import lexicon
+from faq import lexicon, parallel
 from faq.analysis import Analysis, Analyzer
 from faq.embedding import Embedding, load_embedding
 from faq.loader import Entry, Faq, bulk_build
+from faq.parallel import beside
 from faq.prior import QuestionPrior, load_prior
 from faq.replies import render_reply
 from faq.text import clean, is_courtesy, normalize, segmenter, strip_greetings, to_simplified
@@ -316,6 +317,8 @@ class Matcher:
         chars_flat: list[str] = []
         char_counts: list[int] = []
         keyword_analyses: dict[str, Analysis] = {}
+        # Cutting the phrasings is most of the analysing: a large FAQ's are cut on two cores.
+        self.analyzer.segmenter.cut_all([text for entry in self.entries for text in entry.normalized])
         for index, entry in enumerate(self.entries):
             first = len(self.phrasings)
             counts: dict[str, int] = {}
@@ -369,6 +372,9 @@ class Matcher:
             for concept in share:
                 postings.setdefault(concept, []).append(index)
             self.entry_texts.append(" ".join((*entry.normalized, *(normalize(k) for k in entry.keywords))))
+        # The entries' vectors are summed in a child process meanwhile (a large FAQ, on two cores).
+        embedded = beside(partial(self.embedding.embed_many_apart, entry_words),
+                          worth_it=len(self.phrasings) >= parallel.MIN_ITEMS)
         gram_df = Counter(entry_grams_flat)  # each entry's bigrams once: in how many entries each is
         char_df = Counter(chars_flat)
         # Answers are long: searched as text for the few candidates, never segmented, and simplified
@@ -392,7 +398,6 @@ class Matcher:
         self.char_ids = {c: i for i, c in enumerate(char_df)}
         self._flat = _Flat.build(self, concepts_flat, weights_flat, concept_counts, grams_flat, gram_counts,
                                  entry_grams_flat, entry_gram_counts, chars_flat, char_counts)
-        self.entry_vectors = self.embedding.embed_many(entry_words)
         # In the FAQ's order, not a set's: which of two homophones a typo becomes must not vary by process.
         self.analyzer.learn_vocabulary(dict.fromkeys(w for p in self.phrasings for w in p.analysis.surfaces.values()))
         # Synonyms of concepts the FAQ uses: a repair to any other word would be refused (_repair_fits),
@@ -406,6 +411,8 @@ class Matcher:
             if len(word) > 1:
                 self.surfaces.setdefault(concept, ())
                 self.surfaces[concept] += (word,)
+        self.entry_vectors, new_words, new_vectors = embedded()
+        self.embedding.remember(new_words, new_vectors)  # as embed_many would have: questions share these words
 
     # ---- matching -------------------------------------------------------------------------
     def weight(self, concept: str, analysis: Analysis) -> float:

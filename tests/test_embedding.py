@@ -97,3 +97,19 @@ def test_a_few_new_words_get_the_vectors_a_batch_gives_them():
     large = batch.word_vectors(words + [f"词{i}" for i in range(20)])[: len(words)]  # 25: as a batch
     assert np.allclose(small, large, atol=1e-6)
     assert np.abs(small).sum() > 0
+
+
+def test_embedding_apart_then_remembering_is_embedding_many():
+    """What a child process computes for the parent's load: the same vectors and, once remembered, the same cache."""
+    texts = [words(t) for t in ("宿舍住几个人 宿舍怎么安排", "食堂怎么吃饭", "班车接送员工 员工返岗")] * 5
+    whole, apart = load_embedding(), load_embedding()
+    apart.remember(*apart.embed_many_apart(texts[:1])[1:])  # some words already cached, as in a reload
+    whole.remember(*whole.embed_many_apart(texts[:1])[1:])
+    cached_before = dict(apart._words)
+    vectors, new_words, new_vectors = apart.embed_many_apart(texts)
+    assert apart._words.keys() == cached_before.keys()  # untouched until remembered
+    assert new_words and not set(new_words) & cached_before.keys()
+    apart.remember(new_words, new_vectors)
+    assert np.array_equal(vectors, whole.embed_many(texts))
+    assert apart._words.keys() == whole._words.keys()
+    assert all(np.array_equal(apart._words[w], whole._words[w]) for w in whole._words)

@@ -1,0 +1,124 @@
+"""A large FAQ's load on two cores: part of the work done in a forked child process meanwhile."""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import select
+import sys
+import threading
+import time
+import warnings
+from typing import Callable, Sequence, TypeVar
+
+log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+# Below this many items forking (~0.02 s with a large FAQ in memory) and sending the results back
+# cost more than the half of the work saved: a few thousand of an FAQ's phrasings.
+MIN_ITEMS = 4000
+# A child that has not answered this long after the parent finished its own part is stuck: the
+# parent does the child's part itself.
+PATIENCE = 5.0
+MIN_WAIT_SECONDS = 30.0
+
+
+def can_fork() -> bool:
+    """Whether a child process may be forked safely here: Linux, two cores, and no other Python thread.
+
+    A thread of ours may hold a lock (logging, SQLite) at the moment of the fork, and the child would
+    wait on it for ever; a reload in the server's background thread therefore works on one core.
+    """
+    return (
+        sys.platform == "linux"
+        and hasattr(os, "fork")
+        and len(os.sched_getaffinity(0)) >= 2
+        and threading.active_count() == 1
+    )
+
+
+def map_halves(func: Callable[[Item], Result], items: Sequence[Item], min_items: int | None = None) -> list[Result]:
+    """[func(x) for x in items], the second half computed in a forked child when worth it and safe.
+
+    `func` must be pure (its result depends only on its argument and state the child inherits) and
+    its results picklable.
+    """
+    if len(items) < (MIN_ITEMS if min_items is None else min_items):
+        return [func(item) for item in items]
+    half = len(items) // 2
+    second = beside(lambda: [func(item) for item in items[half:]])
+    return [func(item) for item in items[:half]] + second()
+
+
+def beside(work: Callable[[], Result], worth_it: bool = True) -> Callable[[], Result]:
+    """Start work() in a forked child process, if that is safe; call what is returned for its result.
+
+    `work` must be pure (see map_halves). Meanwhile the caller does other work. Whatever goes wrong
+    in the child, or without a child at all, the result is work() computed in this process.
+    """
+    if not worth_it or not can_fork():
+        return work
+    try:
+        read_end, write_end = os.pipe()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns of forking with threads it cannot see (numpy's OpenBLAS pool, which
+            # re-creates itself in the child); can_fork has ruled out Python threads.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+    except OSError as exc:
+        log.warning("could not fork for a parallel load (%s); loading on one core", exc)
+        return work
+    if pid == 0:
+        _child(work, read_end, write_end)
+    os.close(write_end)
+    started = time.monotonic()
+
+    def result() -> Result:
+        waited = max(MIN_WAIT_SECONDS, PATIENCE * (time.monotonic() - started))
+        found = _collect(pid, read_end, waited)
+        return work() if found is None else found[0]
+
+    return result
+
+
+def _child(work, read_end: int, write_end: int) -> None:
+    """Compute, send the pickled result, and leave without running the parent's exit handlers."""
+    status = 1
+    try:
+        os.close(read_end)
+        data = pickle.dumps((work(),), protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(data)
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def _collect(pid: int, read_end: int, wait_seconds: float) -> tuple | None:
+    """(the child's result,), or None (logged) when it failed or took too long."""
+    chunks = []
+    deadline = time.monotonic() + wait_seconds
+    try:
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([pipe], [], [], remaining)[0]:
+                    log.warning("parallel load: the child process did not answer; doing its part here")
+                    os.kill(pid, 9)
+                    return None
+                chunk = pipe.read(1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    finally:
+        _, status = os.waitpid(pid, 0)
+    if status != 0:
+        log.warning("parallel load: the child process failed (status %d); doing its part here", status)
+        return None
+    try:
+        return pickle.loads(b"".join(chunks))
+    except Exception:  # cut short: the part is computed again, so the load never rests on it
+        log.warning("parallel load: the child's result was unreadable; doing its part here")
+        return None
