@@ -16,6 +16,7 @@ from bot.cli import cli, config_option, get_config
 from bot.config import Config
 from bot.pipeline import Pipeline
 from bot.store import Store
+from faq import parallel
 from handlers import wechat, wecom, wecom_bot
 from handlers.common import Services
 from handlers.crypto import Rejected
@@ -215,7 +216,9 @@ def run_gunicorn(config: Config) -> None:
 
         def load(self) -> Flask:
             # Runs in each worker after the fork (no preload): own SQLite connection, own
-            # FAQ and own watcher thread.
+            # FAQ and own watcher thread. The workers load at the same time: each gets a second
+            # core for its load only if there are cores enough for all (faq/parallel.py).
+            parallel.loading_together(config.server.workers)
             app = create_app(config, serving=True, background=True)
             # The FAQ index and jieba's dictionary are millions of long-lived objects; move
             # them out of the collector's sight, or every full collection walks them all.

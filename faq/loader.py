@@ -6,13 +6,11 @@ import gc
 import hashlib
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from itertools import islice
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from faq.parallel import map_halves
 from faq.text import normalize
 
 # libyaml's parser is ~10x faster; the base resolver leaves every scalar as text, which is all the
@@ -341,11 +339,10 @@ def _entries(check: _Checker, top: dict, root, categories: dict, today: dt.date)
     entries: list[Entry] = []
     seen_ids: dict[str, int] = {}
     seen_phrasings: dict[str, tuple[Entry, object, int]] = {}  # normalised -> (entry, its node, which phrasing)
-    read = [(item, entry) for item in node.value if (entry := _entry(check, item, categories, today)) is not None]
-    # Every phrasing as the matcher sees it, at once: a large FAQ's on two cores.
-    normalized = iter(map_halves(normalize, [p for _, entry in read for p in entry.phrasings]))
-    for item, entry in read:
-        entry = replace(entry, normalized=tuple(islice(normalized, len(entry.alternates) + 1)))
+    for item in node.value:
+        entry = _entry(check, item, categories, today)
+        if entry is None:
+            continue
         if entry.id in seen_ids:
             check.error(entry.line, f"duplicate id {entry.id!r} (first at line {seen_ids[entry.id]})")
             continue
@@ -420,4 +417,5 @@ def _entry(check: _Checker, item, categories: dict, today: dt.date) -> Entry | N
         effective=effective,
         review_by=review_by,
         line=line,
+        normalized=tuple(normalize(p) for p in (question, *alternates)),
     )

@@ -25,8 +25,18 @@ PATIENCE = 5.0
 MIN_WAIT_SECONDS = 30.0
 
 
+_loading_together = 1  # processes that load an FAQ at the same time as this one, itself included
+
+
+def loading_together(processes: int) -> None:
+    """Say that this process loads its FAQ while processes - 1 others do (the server's workers, at start)."""
+    global _loading_together
+    _loading_together = max(1, processes)
+
+
 def can_fork() -> bool:
-    """Whether a child process may be forked safely here: Linux, two cores, and no other Python thread.
+    """Whether a child process may be forked, safely and to some use: Linux, no other Python thread,
+    and two cores for this process (two workers loading at once on two cores gain nothing from it).
 
     A thread of ours may hold a lock (logging, SQLite) at the moment of the fork, and the child would
     wait on it for ever; a reload in the server's background thread therefore works on one core.
@@ -34,7 +44,7 @@ def can_fork() -> bool:
     return (
         sys.platform == "linux"
         and hasattr(os, "fork")
-        and len(os.sched_getaffinity(0)) >= 2
+        and len(os.sched_getaffinity(0)) >= 2 * _loading_together
         and threading.active_count() == 1
     )
 
