@@ -6,8 +6,8 @@ import jieba
 import pytest
 
 from faq.text import DATA_DIR as DATA
-from faq.text import (clean, is_courtesy, join_separable_verbs, normalize, pinyin_key, segmenter, strip_symbols, to_nfkc,
-                      to_simplified)
+from faq.text import (NOT_NOUNS_FILE, clean, is_courtesy, jieba_not_nouns, join_separable_verbs, normalize, pinyin_key,
+                      segmenter, strip_symbols, to_nfkc, to_simplified)
 
 
 @pytest.mark.parametrize(
@@ -99,6 +99,21 @@ def test_domain_dictionary_keeps_domain_words_whole():
         assert word in words
     default = list(jieba.Tokenizer().cut("健康打卡", HMM=False))
     assert default != ["健康打卡"]  # the user dictionary is what keeps it whole
+
+
+def test_the_shipped_list_of_words_that_are_no_nouns_is_jiebas_dictionary():
+    """faq/data/jieba_not_nouns.txt is read instead of jieba's 349,046 tags; after a jieba upgrade, write
+    it again: NOT_NOUNS_FILE.write_text("\\n".join(jieba_not_nouns()) + "\\n", encoding="utf-8")."""
+    assert NOT_NOUNS_FILE.read_text(encoding="utf-8").split() == jieba_not_nouns()
+
+
+@pytest.mark.parametrize("word, noun_like", [
+    ("口罩", True), ("通风", True), ("测温枪", True), ("复工证明", True),  # nouns; words jieba does not know
+    ("消毒", True), ("检测", True),  # verbal nouns (vn)
+    ("隔离", False), ("需要", False), ("怎么", False), ("可以", False), ("口", False),  # verbs, a pronoun, a conjunction, one character
+])
+def test_noun_like_words_are_what_a_question_is_about(word, noun_like):
+    assert segmenter().is_noun_like(word) is noun_like
 
 
 def test_pinyin_key_ignores_tones():
