@@ -153,6 +153,11 @@ class _Flat:
         )
 
 
+def _vectors_and_answers(embedding: Embedding, entry_words: list[list[str]], answers: list[str]) -> tuple:
+    """What a large FAQ's load leaves to a child process: the entries' vectors, and its answers simplified."""
+    return embedding.embed_many_apart(entry_words), [to_simplified(answer) for answer in answers]
+
+
 def _ids(ids: dict[str, int], items: list[str]) -> np.ndarray:
     return np.fromiter(map(ids.__getitem__, items), np.int64, len(items))
 
@@ -372,13 +377,15 @@ class Matcher:
             for concept in share:
                 postings.setdefault(concept, []).append(index)
             self.entry_texts.append(" ".join((*entry.normalized, *(normalize(k) for k in entry.keywords))))
-        # The entries' vectors are summed in a child process meanwhile (a large FAQ, on two cores).
-        embedded = beside(partial(self.embedding.embed_many_apart, entry_words),
-                          worth_it=len(self.phrasings) >= parallel.MIN_ITEMS)
+        # A large FAQ's entries' vectors are summed in a child process meanwhile, on a second core, and
+        # its answers simplified there too (else each the first time its entry is a candidate).
+        forking = len(self.phrasings) >= parallel.MIN_ITEMS and parallel.can_fork()
+        answers = [entry.answer for entry in self.entries] if forking else []
+        embedded = beside(partial(_vectors_and_answers, self.embedding, entry_words, answers), worth_it=forking)
         gram_df = Counter(entry_grams_flat)  # each entry's bigrams once: in how many entries each is
         char_df = Counter(chars_flat)
         # Answers are long: searched as text for the few candidates, never segmented, and simplified
-        # the first time an entry is one (a tenth of a large FAQ's load otherwise).
+        # the first time an entry is one (on one core, a tenth of a large FAQ's load otherwise).
         self._answers: list[str | None] = [None] * len(self.entries)
         size = max(len(self.entries), 1)
         self.postings = {c: np.asarray(ids, dtype=np.int32) for c, ids in postings.items()}
@@ -411,7 +418,9 @@ class Matcher:
             if len(word) > 1:
                 self.surfaces.setdefault(concept, ())
                 self.surfaces[concept] += (word,)
-        self.entry_vectors, new_words, new_vectors = embedded()
+        (self.entry_vectors, new_words, new_vectors), simplified = embedded()
+        if simplified:
+            self._answers = simplified
         self.embedding.remember(new_words, new_vectors)  # as embed_many would have: questions share these words
 
     # ---- matching -------------------------------------------------------------------------

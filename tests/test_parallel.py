@@ -108,8 +108,9 @@ def test_a_large_faq_decides_the_same_whether_loaded_on_one_core_or_two(tmp_path
     path = os.path.join(sys.argv[2], "faq.yaml")
     open(path, "w", encoding="utf-8").write(text)
     matcher = Matcher(load_faq(path))
+    simplified = sum(answer is not None for answer in matcher._answers)
     decisions = [matcher.decide(q) for q in listed[:40] + fresh[:80]]
-    print(json.dumps({"forks": len(forked), "decisions": [[d.kind, d.faq_id, d.score, [(c.faq_id, c.score) for c in d.candidates]] for d in decisions]}))
+    print(json.dumps({"forks": len(forked), "simplified": simplified, "decisions": [[d.kind, d.faq_id, d.score, [(c.faq_id, c.score) for c in d.candidates]] for d in decisions]}))
     """
     outs = {}
     for cores in ("one", "two"):
@@ -119,5 +120,7 @@ def test_a_large_faq_decides_the_same_whether_loaded_on_one_core_or_two(tmp_path
         outs[cores] = json.loads(done.stdout.strip().splitlines()[-1])
     # Two steps run beside the parent: cutting the phrasings and summing the entries' vectors.
     assert outs["one"]["forks"] == 0 and outs["two"]["forks"] == 2
+    # On two cores every answer is simplified in the child; on one, each when its entry is first a candidate.
+    assert outs["one"]["simplified"] == 0 and outs["two"]["simplified"] == 1000
     assert outs["one"]["decisions"] == outs["two"]["decisions"]
     assert {kind for kind, *_ in outs["two"]["decisions"]} >= {"answer", "escalate"}
