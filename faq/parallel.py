@@ -5,10 +5,12 @@ import logging
 import os
 import pickle
 import select
+import signal
 import sys
 import threading
 import time
 import warnings
+import weakref
 from typing import Callable, Sequence, TypeVar
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,7 @@ MIN_ITEMS = 4000
 # parent does the child's part itself.
 PATIENCE = 5.0
 MIN_WAIT_SECONDS = 30.0
+CHILD_SECONDS = 600  # the longest a child lives, whatever happens to its parent
 
 
 _loading_together = 1  # processes that load an FAQ at the same time as this one, itself included
@@ -70,27 +73,47 @@ def beside(work: Callable[[], Result], worth_it: bool = True) -> Callable[[], Re
     """
     if not worth_it or not can_fork():
         return work
+    read_end, write_end = os.pipe()
     try:
-        read_end, write_end = os.pipe()
         with warnings.catch_warnings():
             # Python 3.12+ warns of forking with threads it cannot see (numpy's OpenBLAS pool, which
             # re-creates itself in the child); can_fork has ruled out Python threads.
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
     except OSError as exc:
+        os.close(read_end)
+        os.close(write_end)
         log.warning("could not fork for a parallel load (%s); loading on one core", exc)
         return work
     if pid == 0:
         _child(work, read_end, write_end)
     os.close(write_end)
-    started = time.monotonic()
+    return _Child(work, pid, read_end)
 
-    def result() -> Result:
-        waited = max(MIN_WAIT_SECONDS, PATIENCE * (time.monotonic() - started))
-        found = _collect(pid, read_end, waited)
-        return work() if found is None else found[0]
 
-    return result
+class _Child:
+    """A forked child's result, to be collected once; a child never collected (the caller failed
+    meanwhile) is killed and reaped when this is dropped."""
+
+    def __init__(self, work: Callable[[], Result], pid: int, read_end: int):
+        self.work, self.pid, self.read_end = work, pid, read_end
+        self.started = time.monotonic()
+        self._abandon = weakref.finalize(self, _kill, pid, read_end)
+
+    def __call__(self) -> Result:
+        self._abandon.detach()
+        waited = max(MIN_WAIT_SECONDS, PATIENCE * (time.monotonic() - self.started))
+        found = _collect(self.pid, self.read_end, waited)
+        return self.work() if found is None else found[0]
+
+
+def _kill(pid: int, read_end: int) -> None:
+    os.close(read_end)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass  # gone already
 
 
 def _child(work, read_end: int, write_end: int) -> None:
@@ -98,6 +121,9 @@ def _child(work, read_end: int, write_end: int) -> None:
     status = 1
     try:
         os.close(read_end)
+        # Whatever the parent does, the child does not outlive this (the default action: end).
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(CHILD_SECONDS)
         data = pickle.dumps((work(),), protocol=pickle.HIGHEST_PROTOCOL)
         with os.fdopen(write_end, "wb") as pipe:
             pipe.write(data)
@@ -116,7 +142,7 @@ def _collect(pid: int, read_end: int, wait_seconds: float) -> tuple | None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not select.select([pipe], [], [], remaining)[0]:
                     log.warning("parallel load: the child process did not answer; doing its part here")
-                    os.kill(pid, 9)
+                    os.kill(pid, signal.SIGKILL)
                     return None
                 chunk = pipe.read(1 << 20)
                 if not chunk:

@@ -71,6 +71,28 @@ def test_a_stuck_child_is_killed_and_its_half_computed_here():
     assert out["seconds"] < 30
 
 
+def test_a_child_whose_parent_fails_meanwhile_is_killed_and_reaped():
+    out = run(HEADER + """
+    def square(n):
+        if os.getpid() == parent:
+            raise ValueError("the parent's half breaks")
+        time.sleep(60)  # the child would still be at work
+        return n * n
+    started = time.monotonic()
+    try:
+        parallel.map_halves(square, list(range(10)), min_items=10)
+    except ValueError:
+        pass
+    try:
+        os.waitpid(-1, os.WNOHANG)
+        children = "some"
+    except ChildProcessError:
+        children = "none"
+    print(json.dumps({"children": children, "seconds": time.monotonic() - started}))
+    """)
+    assert out == {"children": "none", "seconds": out["seconds"]} and out["seconds"] < 30
+
+
 def test_nothing_is_forked_beside_another_thread_for_few_items_or_for_workers_sharing_the_cores():
     out = run(HEADER + """
     few = parallel.map_halves(lambda n: os.getpid(), list(range(10)), min_items=11)
