@@ -252,11 +252,10 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
 
 def _check_startup(config: Config) -> None:
     """Fail before forking workers if the FAQ or the database cannot be used."""
-    from faq.live import LiveFaq
-    from faq.loader import FaqError
+    from faq.loader import FaqError, load_faq
 
     try:
-        LiveFaq(config.faq.path, config.bot, reload_seconds=config.faq.reload_seconds)
+        load_faq(config.faq.path)  # checked, not indexed: each worker builds its own index
     except FaqError as exc:
         raise click.ClickException(f"faq.path: the FAQ file cannot be loaded:\n{exc}") from None
     try:

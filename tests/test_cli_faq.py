@@ -126,3 +126,15 @@ def test_ask_runs_without_loading_the_web_server(tmp_path):
     faq_file = write_faq(tmp_path, MINI_FAQ)
     result = subprocess.run([sys.executable, "-c", script, str(faq_file)], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[-1] == "not loaded"
+
+
+def test_serve_refuses_a_broken_faq_before_starting(tmp_path):
+    path = write_faq(tmp_path, MINI_FAQ.replace("keywords:", "keyword:"))
+    config = tmp_path / "config.toml"
+    config.write_text(f'[faq]\npath = "{path}"\n[storage]\npath = "{tmp_path / "bot.db"}"\n', encoding="utf-8")
+    # An address no server can bind: should the check let the FAQ through, gunicorn fails, and does not serve.
+    result = CliRunner().invoke(cli, ["serve", "--config", str(config), "--host", "256.0.0.1"])
+    assert result.exit_code == 1
+    assert "faq.path: the FAQ file cannot be loaded" in result.output
+    assert f"{path}:12: error: unknown key 'keyword'" in result.output
+    assert not (tmp_path / "bot.db").exists()  # refused before the database was touched
