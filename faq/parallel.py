@@ -108,8 +108,9 @@ class _Child:
 
 
 def _kill(pid: int, read_end: int) -> None:
-    os.close(read_end)
+    """End and reap a child whose result nobody will collect."""
     try:
+        os.close(read_end)
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     except OSError:
