@@ -15,9 +15,8 @@ from pypinyin import Style, lazy_pinyin
 from pypinyin.constants import PHRASES_DICT, PINYIN_DICT
 from pypinyin.seg.mmseg import seg as _pinyin_phrases
 
-from faq import lexicon
+from faq import lexicon, parallel
 from faq.alarms import raises_alarm
-from faq.parallel import map_halves
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 USER_DICT = DATA_DIR / "userdict.txt"
@@ -266,9 +265,12 @@ class Segmenter:
             return  # would not stay cached: each is cut when used
         if len(self._cuts) + len(new) > CUT_CACHE_SIZE:
             self._cuts.clear()
-        # Sent back joined by spaces, which no word holds: a tenth of the cost of pickling the tuples.
-        joined = map_halves(self._cut_joined, new)
-        self._cuts.update((text, tuple(words.split(" ")) if words else ()) for text, words in zip(new, joined))
+        if len(new) >= parallel.MIN_ITEMS and parallel.can_fork():
+            # Sent back joined by spaces, which no word holds: a tenth of the cost of pickling the tuples.
+            cuts = (tuple(words.split(" ")) if words else () for words in parallel.map_halves(self._cut_joined, new))
+        else:
+            cuts = map(self._cut, new)  # on one core: nothing to send, so nothing to join
+        self._cuts.update(zip(new, cuts))
 
     def _cut_joined(self, text: str) -> str:
         return " ".join(self._cut(text))
