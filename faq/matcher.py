@@ -13,6 +13,7 @@ import json
 import math
 import operator
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -106,51 +107,72 @@ class Scored:
 
 @dataclass(frozen=True)
 class _Flat:
-    """Every phrasing's concepts and bigrams, and every entry's bigrams and characters, in flat arrays,
-    phrasing after phrasing and entry after entry: a question is compared with all its candidates'
-    phrasings in a few numpy calls (_compare_text). `*_start` says where each phrasing's or entry's
-    part begins, with one more for the end."""
+    """What _compare_text reads, entry after entry: a question is compared with all its candidates'
+    phrasings in a few numpy calls.
 
-    concept_ids: np.ndarray
-    concept_weights: np.ndarray
-    concept_start: np.ndarray  # per phrasing
-    concept_counts: np.ndarray  # per phrasing
-    gram_ids: np.ndarray
-    gram_idf_by_id: np.ndarray  # each bigram's IDF, by its id (Matcher.gram_ids)
-    gram_start: np.ndarray  # per phrasing
-    gram_counts: np.ndarray  # per phrasing
-    totals: np.ndarray  # each phrasing's concept weight
-    gram_totals: np.ndarray  # each phrasing's bigram IDF
-    entry_start: np.ndarray  # each entry's first phrasing
-    entry_gram_ids: np.ndarray  # the bigrams of all an entry's phrasings, each once
-    entry_gram_start: np.ndarray  # per entry
-    char_ids: np.ndarray  # the characters of all an entry's phrasings, each once
-    char_idf_by_id: np.ndarray  # each character's IDF, by its id (Matcher.char_ids)
-    char_start: np.ndarray  # per entry
+    Each entry has tokens, rows of (id, weight, slot): its phrasings' concepts, then their bigrams,
+    then its bigrams and its characters, each once. Ids are Matcher.concept_ids, gram_ids and
+    char_ids, one numbering; a bigram or character weighs its IDF. A token's slot is where its weight
+    is summed, within the entry's 2n + 2 slots for n phrasings: one per phrasing for concepts, one
+    per phrasing for bigrams, one for all the entry's bigrams and one for its characters. Each slot
+    has a row of (total, factor, per_gram, per_char): its share of the question is
+    factor x sum / (total + per_gram x the question's bigram IDF + per_char x its character IDF).
+    """
+
+    tokens: np.ndarray  # (tokens, 3) floats: id, weight, slot within the entry
+    token_start: list[int]  # each entry's first token, with one more for the end
+    slots: np.ndarray  # (slots, 4) floats: total, factor, per_gram, per_char
+    slot_start: list[int]  # each entry's first slot, with one more for the end
+    marks: np.ndarray  # (entries, 4) ints: where the entry's four kinds of slot begin (0, n, 2n, 2n + 1)
     entry_canons: list[tuple[str, ...]]  # each entry's phrasings' Phrasing.canon
 
     @classmethod
     def build(cls, matcher: "Matcher", concepts, weights, concept_counts, grams, gram_counts,
               entry_grams, entry_gram_counts, chars, char_counts) -> "_Flat":
-        """From the lists _build collects: concepts and bigrams as ids, each with its weight."""
-        idf_by_id = np.fromiter(matcher.gram_idf.values(), np.float64, len(matcher.gram_idf))  # gram_ids' order
-        char_idf_by_id = np.fromiter(matcher.char_idf.values(), np.float64, len(matcher.char_idf))
-        gram_ids = _ids(matcher.gram_ids, grams)
-        gram_idf = idf_by_id[gram_ids]
-        gram_start = _starts(gram_counts)
-        entry_gram_ids = _ids(matcher.gram_ids, entry_grams)
+        """From the lists _build collects: concepts and bigrams per phrasing, bigrams and characters per entry."""
+        entries = len(matcher.entry_phrasings)
+        sizes = np.fromiter(map(len, matcher.entry_phrasings), np.int64, entries)  # n per entry
+        owner = np.repeat(np.arange(entries), sizes)  # each phrasing's entry
+        local = np.arange(len(owner)) - np.repeat(sizes.cumsum() - sizes, sizes)  # its place in its entry
+        # Ids in three blocks, concepts, bigrams and characters: sorted within each, so sorted in all.
+        idf = np.fromiter(chain(matcher.gram_idf.values(), matcher.char_idf.values()), np.float64)
+        idf = np.concatenate((np.zeros(len(matcher.concept_ids)), idf))  # by id
+        gram_ids, entry_gram_ids = _ids(matcher.gram_ids, grams), _ids(matcher.gram_ids, entry_grams)
         char_ids = _ids(matcher.char_ids, chars)
-        phrasing_of_gram = np.repeat(np.arange(len(gram_counts)), gram_counts)
+        phrasing_of_gram = np.repeat(np.arange(len(owner)), gram_counts)
+        entry_ids = np.arange(entries)
+        token_owner = np.concatenate((np.repeat(owner, concept_counts), owner[phrasing_of_gram],
+                                      np.repeat(entry_ids, entry_gram_counts), np.repeat(entry_ids, char_counts)))
+        tokens = np.column_stack((
+            np.concatenate((_ids(matcher.concept_ids, concepts), gram_ids, entry_gram_ids, char_ids)),
+            np.concatenate((np.asarray(weights, dtype=np.float64), idf[gram_ids], idf[entry_gram_ids], idf[char_ids])),
+            np.concatenate((np.repeat(local, concept_counts), (sizes[owner] + local)[phrasing_of_gram],
+                            np.repeat(2 * sizes, entry_gram_counts), np.repeat(2 * sizes + 1, char_counts))),
+        ))
+        gram_totals = np.bincount(phrasing_of_gram, idf[gram_ids], minlength=len(owner))
+        totals = np.fromiter((p.total for p in matcher.phrasings), np.float64, len(matcher.phrasings))
+        slots = np.concatenate((
+            _rows(len(owner), 1.0, 0.0, 0.0, totals),
+            _rows(len(owner), 2.0, 1.0, 0.0, gram_totals),
+            _rows(entries, 1.0, 1.0, 0.0),
+            _rows(entries, 1.0, 0.0, 1.0),
+        ))
+        slot_owner = np.concatenate((owner, owner, entry_ids, entry_ids))
+        marks = np.column_stack((np.zeros(entries, np.int64), sizes, 2 * sizes, 2 * sizes + 1))
         return cls(
-            _ids(matcher.concept_ids, concepts), np.asarray(weights, dtype=np.float64), _starts(concept_counts),
-            np.asarray(concept_counts, dtype=np.int64), gram_ids, idf_by_id, gram_start, np.asarray(gram_counts, dtype=np.int64),
-            np.fromiter((p.total for p in matcher.phrasings), np.float64, len(matcher.phrasings)),
-            np.bincount(phrasing_of_gram, gram_idf, minlength=len(gram_counts)),
-            _starts([len(r) for r in matcher.entry_phrasings]),
-            entry_gram_ids, _starts(entry_gram_counts),
-            char_ids, char_idf_by_id, _starts(char_counts),
+            tokens[token_owner.argsort(kind="stable")], _starts(np.bincount(token_owner, minlength=entries)).tolist(),
+            slots[slot_owner.argsort(kind="stable")], _starts(2 * sizes + 2).tolist(), marks,
             [tuple(matcher.phrasings[p].canon for p in own) for own in matcher.entry_phrasings],
         )
+
+
+def _rows(count: int, factor: float, per_gram: float, per_char: float, totals: np.ndarray | None = None) -> np.ndarray:
+    """`count` slot rows of _Flat.slots, their totals 0 unless given."""
+    rows = np.empty((count, 4))
+    rows[:] = (0.0, factor, per_gram, per_char)
+    if totals is not None:
+        rows[:, 0] = totals
+    return rows
 
 
 def _vectors_and_answers(embedding: Embedding, entry_words: list[list[str]], answers: list[str]) -> tuple:
@@ -254,29 +276,6 @@ def _holds_any(words: tuple[str, ...]):
         return lambda text: any(w in text for w in words)
     search = re.compile("|".join(map(re.escape, words))).search
     return lambda text: search(text) is not None
-
-
-def _gather(array: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
-    """The parts of a flat array that the spans (start, end) give, one after another."""
-    return np.concatenate([array[start:end] for start, end in spans])
-
-
-def _entry_sums(ids: np.ndarray, weight_by_id: np.ndarray, start: np.ndarray, entries: np.ndarray, lookup: np.ndarray) -> np.ndarray:
-    """Per entry, the summed weights of those of its ids (bigrams, characters) that are in the lookup."""
-    first, last = start[entries], start[entries + 1]
-    owner = np.arange(len(entries)).repeat(last - first)
-    own = _gather(ids, list(zip(first.tolist(), last.tolist())))
-    return np.bincount(owner, weight_by_id.take(own) * _found(lookup, own), minlength=len(entries))
-
-
-def _positions(lookup: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Where each id is, or would be, in a sorted lookup that starts with a sentinel -1."""
-    return np.minimum(lookup.searchsorted(ids), len(lookup) - 1)
-
-
-def _found(lookup: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Which ids are in a sorted lookup that starts with a sentinel -1."""
-    return lookup[_positions(lookup, ids)] == ids
 
 
 class Matcher:
@@ -400,9 +399,11 @@ class Matcher:
         self.gram_idf = {g: math.log((size + 1) / (n + 0.5)) for g, n in gram_df.items()}
         self._unknown_gram_idf = math.log((size + 1) / 0.5)
         self.char_idf = {c: math.log((size + 1) / (n + 0.5)) for c, n in char_df.items()}
+        # One numbering for _Flat's tokens: concepts, then bigrams, then characters.
         self.concept_ids = {c: i for i, c in enumerate(postings)}
-        self.gram_ids = {g: i for i, g in enumerate(gram_df)}
-        self.char_ids = {c: i for i, c in enumerate(char_df)}
+        self.gram_ids = {g: i for i, g in enumerate(gram_df, len(self.concept_ids))}
+        self.char_ids = {c: i for i, c in enumerate(char_df, len(self.concept_ids) + len(self.gram_ids))}
+        self._scratch = threading.local()
         self._flat = _Flat.build(self, concepts_flat, weights_flat, concept_counts, grams_flat, gram_counts,
                                  entry_grams_flat, entry_gram_counts, chars_flat, char_counts)
         # In the FAQ's order, not a set's: which of two homophones a typo becomes must not vary by process.
@@ -560,7 +561,7 @@ class Matcher:
 
     def feature_matrix(self, candidates: list[int], query: "_Query") -> np.ndarray:
         """Features of each candidate, including how it compares with the other candidates."""
-        compared = self._compare_text(candidates, query).tolist()
+        compared = self._compare_text(candidates, query)
         rows = [self.features(i, query, compared[k]) for k, i in enumerate(candidates)]
         # How many candidates share each question word: a word only one entry has decides between them.
         weights = query.weights
@@ -602,47 +603,52 @@ class Matcher:
             text = self._answers[index] = to_simplified(self.entries[index].answer)
         return text
 
-    def _compare_text(self, candidates: list[int], query: "_Query") -> np.ndarray:
+    def _tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's two scratch tables for _compare_text, by token id: found (1.0) and a concept's weight."""
+        tables = getattr(self._scratch, "tables", None)
+        if tables is None:
+            size = len(self.concept_ids) + len(self.gram_ids) + len(self.char_ids)
+            tables = self._scratch.tables = (np.zeros(size), np.zeros(size))
+        return tables
+
+    def _compare_text(self, candidates: list[int], query: "_Query") -> list[tuple[float, ...]]:
         """Per candidate: (phrasing_coverage, overlap, fuzzy, char_overlap), each the best of its phrasings
         by that measure, then (char_coverage, char1_coverage) over all its phrasings together.
 
-        Every candidate and phrasing at once, in numpy: phrasing after phrasing in Python was half the
-        time of a question in a large FAQ.
+        Every candidate and phrasing at once, in numpy (see _Flat): phrasing after phrasing in Python
+        was half the time of a question in a large FAQ, and so, later, was a numpy call per measure.
         """
         flat = self._flat
-        picked = np.asarray(candidates, dtype=np.int64)
-        first, last = flat.entry_start[picked], flat.entry_start[picked + 1]
-        phrasings = np.fromiter(chain.from_iterable(map(range, first.tolist(), last.tolist())), np.int64)
-        size = len(phrasings)
-        phrasing = np.arange(size).repeat(flat.concept_counts[phrasings])  # which phrasing each concept is in
-        spans = list(zip(flat.concept_start[first].tolist(), flat.concept_start[last].tolist()))
-        concept_ids = _gather(flat.concept_ids, spans)
-        weights = _gather(flat.concept_weights, spans)
-        totals = flat.totals[phrasings]
-        asked_ids, asked_weights = query.concept_lookup
-        at = _positions(asked_ids, concept_ids)
-        shared = asked_ids[at] == concept_ids
-        coverage = np.bincount(phrasing, weights * shared, minlength=size) / totals
-        # Not in place: with no concept in any phrasing, bincount gives integers.
-        overlap = 2 * np.bincount(phrasing, np.minimum(weights, asked_weights[at] * shared), minlength=size) / (totals + query.raw_total)
+        token_start, slot_start = flat.token_start, flat.slot_start
+        tokens = np.concatenate([flat.tokens[token_start[c]:token_start[c + 1]] for c in candidates])
+        slots = np.concatenate([flat.slots[slot_start[c]:slot_start[c + 1]] for c in candidates])
+        sizes = [slot_start[c + 1] - slot_start[c] for c in candidates]
+        first_slot = np.cumsum(sizes) - sizes
+        ids, weights, own_slot = tokens.T
+        ids = ids.astype(np.intp)
+        slot = (own_slot + first_slot.repeat([token_start[c + 1] - token_start[c] for c in candidates])).astype(np.intp)
+        found, asked = self._tables()
+        known, concepts, concept_weights = query.lookup
+        # The question's ids marked in two tables as long as FAQ's numbering, and unmarked after: a
+        # table lookup is a third of the time of a sorted search.
+        found[known], asked[concepts] = 1.0, concept_weights
+        try:
+            covered = np.bincount(slot, weights * found.take(ids), minlength=len(slots))
+            # Only a concept's weight has the question's beside it (a bigram's is its IDF on both sides).
+            capped = np.bincount(slot, np.minimum(weights, asked.take(ids)), minlength=len(slots))
+        finally:
+            found[known], asked[concepts] = 0.0, 0.0
+        total, factor, per_gram, per_char = slots.T
+        share = covered * factor / (total + per_gram * (query.gram_total or 1.0) + per_char * (query.char_total or 1.0))
+        overlap = 2 * capped / (total + query.raw_total)
+        marks = (flat.marks[candidates] + first_slot[:, None]).ravel()
+        best_share = np.maximum.reduceat(share, marks).reshape(-1, 4).tolist()
+        best_overlap = np.maximum.reduceat(overlap, marks)[::4].tolist()
         canons = list(chain.from_iterable(map(flat.entry_canons.__getitem__, candidates)))
         fuzzy = process.cdist([query.canon], canons, scorer=fuzz.ratio, dtype=np.float64)[0] / 100.0
-        char_overlap = np.zeros(size)
-        char_coverage = char1_coverage = np.zeros(len(candidates))
-        if query.gram_total:
-            spans = list(zip(flat.gram_start[first].tolist(), flat.gram_start[last].tolist()))
-            gram_ids = _gather(flat.gram_ids, spans)
-            idf = flat.gram_idf_by_id.take(gram_ids) * _found(query.gram_lookup, gram_ids)
-            gram_phrasing = np.arange(size).repeat(flat.gram_counts[phrasings])
-            char_overlap = 2 * np.bincount(gram_phrasing, idf, minlength=size) / (query.gram_total + flat.gram_totals[phrasings])
-            char_coverage = _entry_sums(flat.entry_gram_ids, flat.gram_idf_by_id, flat.entry_gram_start, picked,
-                                        query.gram_lookup) / query.gram_total
-        if query.char_total:
-            char1_coverage = _entry_sums(flat.char_ids, flat.char_idf_by_id, flat.char_start, picked,
-                                         query.char_lookup) / query.char_total
-        own = last - first
-        closest = np.maximum.reduceat(np.stack((coverage, overlap, fuzzy, char_overlap), axis=1), own.cumsum() - own, axis=0)
-        return np.column_stack((closest, char_coverage, char1_coverage))
+        phrasings = flat.marks[candidates, 1]
+        best_fuzzy = np.maximum.reduceat(fuzzy, phrasings.cumsum() - phrasings).tolist()
+        return [(s[0], o, f, s[1], s[2], s[3]) for s, o, f in zip(best_share, best_overlap, best_fuzzy)]
 
     def features(self, index: int, query: "_Query", compared: list[float]) -> list[float]:
         """The evidence that entry `index` answers the question, given its _compare_text row; order as FEATURES."""
@@ -756,7 +762,7 @@ class Matcher:
 class _Query:
     """What every candidate is compared with, computed once per question."""
 
-    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "gram_weight", "gram_total", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "intents", "aspects", "terms", "kinds", "oos_prior", "vector", "length", "concept_lookup", "gram_lookup", "char_lookup", "items")
+    __slots__ = ("analysis", "weights", "total", "raw_total", "canon", "gram_weight", "gram_total", "unknown", "unknown_share", "nouns", "unknown_noun", "char_weight", "char_total", "intents", "aspects", "terms", "kinds", "oos_prior", "vector", "length", "lookup", "items")
 
     def __init__(self, analysis: Analysis, matcher: Matcher, oos_prior: float):
         self.analysis = analysis
@@ -775,13 +781,12 @@ class _Query:
         self.gram_total = sum(self.gram_weight.values())
         self.char_weight = {c: matcher.char_idf.get(c, unknown) for c in dict.fromkeys(content)}
         self.char_total = sum(self.char_weight.values())
-        # Sorted ids of the question's concepts and bigrams the FAQ knows (and their weights), after a
-        # sentinel -1: what _compare_text looks phrasings' ids up in.
-        known = sorted((matcher.concept_ids[c], w) for c, w in analysis.weights.items() if c in matcher.concept_ids)
-        self.concept_lookup = (np.asarray([-1] + [i for i, _ in known], dtype=np.int64),
-                               np.asarray([0.0] + [w for _, w in known], dtype=np.float64))
-        self.gram_lookup = _lookup(matcher.gram_ids, self.gram_weight)
-        self.char_lookup = _lookup(matcher.char_ids, self.char_weight)
+        # The ids of the question's concepts, bigrams and characters that the FAQ knows, and of its
+        # concepts alone with their weights: what _compare_text marks the candidates' tokens with.
+        concepts = [(matcher.concept_ids[c], w) for c, w in analysis.weights.items() if c in matcher.concept_ids]
+        concept_ids = [i for i, _ in concepts]
+        self.lookup = (np.asarray(concept_ids + _known(matcher.gram_ids, self.gram_weight) + _known(matcher.char_ids, self.char_weight), dtype=np.intp),
+                       np.asarray(concept_ids, dtype=np.intp), np.asarray([w for _, w in concepts], dtype=np.float64))
         unknown = [c for c in analysis.concepts if c not in matcher.distinct and not c.startswith("intent:")]
         self.unknown = max((analysis.weights[c] for c in unknown), default=0.0)
         self.unknown_share = sum(self.weights[c] for c in unknown) / self.total
@@ -804,9 +809,9 @@ class _Query:
                       for (c, w), b in zip(self.weights.items(), background)]
 
 
-def _lookup(ids: dict[str, int], items) -> np.ndarray:
-    """The sorted ids of those items the FAQ has, after a sentinel -1 (see _found)."""
-    return np.asarray(sorted([-1] + [ids[x] for x in items if x in ids]), dtype=np.int64)
+def _known(ids: dict[str, int], items) -> list[int]:
+    """The ids of those items the FAQ has."""
+    return [ids[x] for x in items if x in ids]
 
 
 def aspects_of(words: tuple[str, ...]) -> frozenset[str]:

@@ -453,7 +453,7 @@ def test_the_comparison_with_every_phrasing_at_once_is_the_one_phrasing_by_phras
     candidates = [3, 0, 17, 28, 9]
     compared = matcher._compare_text(candidates, query)
     for row, index in zip(compared, candidates):
-        assert row.tolist() == pytest.approx(_reference_text_evidence(matcher, index, query), abs=1e-12)
+        assert list(row) == pytest.approx(_reference_text_evidence(matcher, index, query), abs=1e-12)
 
 
 @pytest.mark.parametrize("words", [("消毒",), ("消毒", "消杀"), ("消毒", "消杀", "杀菌", "灭菌", "除菌", "喷洒")])
