@@ -127,9 +127,9 @@ class _Flat:
     entry_canons: list[tuple[str, ...]]  # each entry's phrasings' Phrasing.canon
 
     @classmethod
-    def build(cls, matcher: "Matcher", concepts, weights, concept_counts, grams, gram_counts,
-              entry_grams, entry_gram_counts, chars, char_counts) -> "_Flat":
-        """From the lists _build collects: concepts and bigrams per phrasing, bigrams and characters per entry."""
+    def build(cls, matcher: "Matcher", concepts: list[str], weights: list[float], concept_counts: list[int],
+              grams: "_EntryGrams") -> "_Flat":
+        """From what _build collects: each phrasing's concepts and their weights, and the bigrams."""
         entries = len(matcher.entry_phrasings)
         sizes = np.fromiter(map(len, matcher.entry_phrasings), np.int64, entries)  # n per entry
         owner = np.repeat(np.arange(entries), sizes)  # each phrasing's entry
@@ -137,33 +137,40 @@ class _Flat:
         # Ids in three blocks, concepts, bigrams and characters: sorted within each, so sorted in all.
         idf = np.fromiter(chain(matcher.gram_idf.values(), matcher.char_idf.values()), np.float64)
         idf = np.concatenate((np.zeros(len(matcher.concept_ids)), idf))  # by id
-        gram_ids, entry_gram_ids = _ids(matcher.gram_ids, grams), _ids(matcher.gram_ids, entry_grams)
-        char_ids = _ids(matcher.char_ids, chars)
-        phrasing_of_gram = np.repeat(np.arange(len(owner)), gram_counts)
-        entry_ids = np.arange(entries)
-        token_owner = np.concatenate((np.repeat(owner, concept_counts), owner[phrasing_of_gram],
-                                      np.repeat(entry_ids, entry_gram_counts), np.repeat(entry_ids, char_counts)))
-        tokens = np.column_stack((
-            np.concatenate((_ids(matcher.concept_ids, concepts), gram_ids, entry_gram_ids, char_ids)),
-            np.concatenate((np.asarray(weights, dtype=np.float64), idf[gram_ids], idf[entry_gram_ids], idf[char_ids])),
-            np.concatenate((np.repeat(local, concept_counts), (sizes[owner] + local)[phrasing_of_gram],
-                            np.repeat(2 * sizes, entry_gram_counts), np.repeat(2 * sizes + 1, char_counts))),
-        ))
+        gram_ids = grams.ids + len(matcher.concept_ids)
+        entry_gram_ids = grams.entry_ids + len(matcher.concept_ids)
+        char_ids = grams.entry_char_ids + len(matcher.concept_ids) + len(matcher.gram_ids)
+        entry_gram_counts, char_counts = grams.entry_counts, grams.entry_char_counts
+        phrasing_of_gram = np.repeat(np.arange(len(owner)), grams.counts)
+        first = sizes.cumsum() - sizes  # each entry's first phrasing
+        tokens, token_start = _by_entry(
+            [np.column_stack((_ids(matcher.concept_ids, concepts), weights, np.repeat(local, concept_counts))),
+             np.column_stack((gram_ids, idf[gram_ids], (sizes[owner] + local)[phrasing_of_gram])),
+             np.column_stack((entry_gram_ids, idf[entry_gram_ids], np.repeat(2 * sizes, entry_gram_counts))),
+             np.column_stack((char_ids, idf[char_ids], np.repeat(2 * sizes + 1, char_counts)))],
+            [np.add.reduceat(np.asarray(concept_counts, dtype=np.int64), first), np.add.reduceat(grams.counts, first), entry_gram_counts, char_counts])
         gram_totals = np.bincount(phrasing_of_gram, idf[gram_ids], minlength=len(owner))
         totals = np.fromiter((p.total for p in matcher.phrasings), np.float64, len(matcher.phrasings))
-        slots = np.concatenate((
-            _rows(len(owner), 1.0, 0.0, 0.0, totals),
-            _rows(len(owner), 2.0, 1.0, 0.0, gram_totals),
-            _rows(entries, 1.0, 1.0, 0.0),
-            _rows(entries, 1.0, 0.0, 1.0),
-        ))
-        slot_owner = np.concatenate((owner, owner, entry_ids, entry_ids))
+        ones = np.ones(entries, dtype=np.int64)
+        slots, slot_start = _by_entry(
+            [_rows(len(owner), 1.0, 0.0, 0.0, totals), _rows(len(owner), 2.0, 1.0, 0.0, gram_totals),
+             _rows(entries, 1.0, 1.0, 0.0), _rows(entries, 1.0, 0.0, 1.0)],
+            [sizes, sizes, ones, ones])
         marks = np.column_stack((np.zeros(entries, np.int64), sizes, 2 * sizes, 2 * sizes + 1))
-        return cls(
-            tokens[token_owner.argsort(kind="stable")], _starts(np.bincount(token_owner, minlength=entries)).tolist(),
-            slots[slot_owner.argsort(kind="stable")], _starts(2 * sizes + 2).tolist(), marks,
-            [tuple(matcher.phrasings[p].canon for p in own) for own in matcher.entry_phrasings],
-        )
+        return cls(tokens, token_start.tolist(), slots, slot_start.tolist(), marks,
+                   [tuple(matcher.phrasings[p].canon for p in own) for own in matcher.entry_phrasings])
+
+
+def _by_entry(blocks: list[np.ndarray], counts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Blocks of rows grouped by entry (`counts`: each entry's rows in each), merged so that each entry's
+    rows of all blocks come together, block after block; and where each entry's rows begin, with one more."""
+    starts = _starts(np.sum(counts, axis=0))
+    merged = np.empty((int(starts[-1]), blocks[0].shape[1]))
+    before = starts[:-1].copy()  # where the entry's rows of the next block go
+    for block, count in zip(blocks, counts):
+        merged[np.arange(len(block)) + np.repeat(before - (count.cumsum() - count), count)] = block
+        before += count
+    return merged, starts
 
 
 def _rows(count: int, factor: float, per_gram: float, per_char: float, totals: np.ndarray | None = None) -> np.ndarray:
@@ -173,6 +180,40 @@ def _rows(count: int, factor: float, per_gram: float, per_char: float, totals: n
     if totals is not None:
         rows[:, 0] = totals
     return rows
+
+
+class _EntryGrams:
+    """Every phrasing's bigrams numbered, and each entry's distinct bigrams and characters in the order
+    its phrasings first use them, in numpy: a dict per entry cost a tenth of a large FAQ's load."""
+
+    def __init__(self, grams: list[str], counts: list[int], entry_sizes: list[int]):
+        numbered = {g: i for i, g in enumerate(dict.fromkeys(grams))}
+        self.grams = list(numbered)  # by id
+        self.ids = _ids(numbered, grams)  # each phrasing's bigrams, phrasing after phrasing
+        self.counts = np.asarray(counts, dtype=np.int64)  # per phrasing
+        entries = len(entry_sizes)
+        owner = np.repeat(np.repeat(np.arange(entries), entry_sizes), self.counts)
+        self.entry_ids, self.entry_counts = _first_in_entry(self.ids, owner, len(self.grams), entries)
+        self.gram_entries = np.bincount(self.entry_ids, minlength=len(self.grams))  # in how many entries each is
+        # A bigram's characters, "".join(an entry's bigrams) as they come: its first, then its second if any.
+        chars: dict[str, int] = {}
+        first = [chars.setdefault(g[0], len(chars)) for g in self.grams]
+        second = [chars.setdefault(g[1], len(chars)) if len(g) > 1 else -1 for g in self.grams]
+        self.chars = list(chars)  # by id
+        pairs = np.column_stack((np.asarray(first, dtype=np.int64)[self.entry_ids],
+                                 np.asarray(second, dtype=np.int64)[self.entry_ids])).ravel()
+        pair_owner = np.repeat(np.arange(entries), 2 * self.entry_counts)
+        held = pairs >= 0
+        self.entry_char_ids, self.entry_char_counts = _first_in_entry(pairs[held], pair_owner[held], len(self.chars), entries)
+        self.char_entries = np.bincount(self.entry_char_ids, minlength=len(self.chars))
+
+
+def _first_in_entry(ids: np.ndarray, owner: np.ndarray, distinct: int, entries: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each entry's ids (given in entry order, `owner` their entries), each once, in the order they come;
+    and how many each entry has."""
+    _, first = np.unique(owner * distinct + ids, return_index=True)
+    first.sort()
+    return ids[first], np.bincount(owner[first], minlength=entries)
 
 
 def _vectors_and_answers(embedding: Embedding, entry_words: list[list[str]], answers: list[str]) -> tuple:
@@ -316,17 +357,12 @@ class Matcher:
         concept_counts: list[int] = []
         grams_flat: list[str] = []
         gram_counts: list[int] = []
-        entry_grams_flat: list[str] = []
-        entry_gram_counts: list[int] = []
-        chars_flat: list[str] = []
-        char_counts: list[int] = []
         keyword_analyses: dict[str, Analysis] = {}
         # Cutting the phrasings is most of the analysing: a large FAQ's are cut on two cores.
         self.analyzer.segmenter.cut_all([text for entry in self.entries for text in entry.normalized])
         for index, entry in enumerate(self.entries):
             first = len(self.phrasings)
             counts: dict[str, int] = {}
-            grams_from = len(grams_flat)
             for text in entry.normalized:
                 analysis = analyze(text, repair=False)
                 concepts, weights = analysis.concepts, analysis.weights
@@ -367,12 +403,6 @@ class Matcher:
                 collection[concept] = collection.get(concept, 0) + n
             self.entry_keywords.append(frozenset(keywords))
             self.entry_intents.append(INTENT_CONCEPTS.intersection(share))
-            grams = dict.fromkeys(grams_flat[grams_from:])
-            entry_grams_flat += grams
-            entry_gram_counts.append(len(grams))
-            chars = dict.fromkeys("".join(grams))
-            chars_flat += chars
-            char_counts.append(len(chars))
             for concept in share:
                 postings.setdefault(concept, []).append(index)
             self.entry_texts.append(" ".join((*entry.normalized, *(normalize(k) for k in entry.keywords))))
@@ -381,8 +411,7 @@ class Matcher:
         forking = len(self.phrasings) >= parallel.MIN_ITEMS and parallel.can_fork()
         answers = [entry.answer for entry in self.entries] if forking else []
         embedded = beside(partial(_vectors_and_answers, self.embedding, entry_words, answers), worth_it=forking)
-        gram_df = Counter(entry_grams_flat)  # each entry's bigrams once: in how many entries each is
-        char_df = Counter(chars_flat)
+        grams = _EntryGrams(grams_flat, gram_counts, [len(own) for own in self.entry_phrasings])
         # Answers are long: searched as text for the few candidates, never segmented, and simplified
         # the first time an entry is one (on one core, a tenth of a large FAQ's load otherwise).
         self._answers: list[str | None] = [None] * len(self.entries)
@@ -396,16 +425,15 @@ class Matcher:
         size_c = sum(collection.values()) + len(collection) + 1
         self.background = {c: (n + 0.5) / size_c for c, n in collection.items()}
         self._unseen = 0.5 / size_c
-        self.gram_idf = {g: math.log((size + 1) / (n + 0.5)) for g, n in gram_df.items()}
+        self.gram_idf = dict(zip(grams.grams, [math.log((size + 1) / (n + 0.5)) for n in grams.gram_entries.tolist()]))
         self._unknown_gram_idf = math.log((size + 1) / 0.5)
-        self.char_idf = {c: math.log((size + 1) / (n + 0.5)) for c, n in char_df.items()}
+        self.char_idf = dict(zip(grams.chars, [math.log((size + 1) / (n + 0.5)) for n in grams.char_entries.tolist()]))
         # One numbering for _Flat's tokens: concepts, then bigrams, then characters.
         self.concept_ids = {c: i for i, c in enumerate(postings)}
-        self.gram_ids = {g: i for i, g in enumerate(gram_df, len(self.concept_ids))}
-        self.char_ids = {c: i for i, c in enumerate(char_df, len(self.concept_ids) + len(self.gram_ids))}
+        self.gram_ids = {g: i for i, g in enumerate(grams.grams, len(self.concept_ids))}
+        self.char_ids = {c: i for i, c in enumerate(grams.chars, len(self.concept_ids) + len(self.gram_ids))}
         self._scratch = threading.local()
-        self._flat = _Flat.build(self, concepts_flat, weights_flat, concept_counts, grams_flat, gram_counts,
-                                 entry_grams_flat, entry_gram_counts, chars_flat, char_counts)
+        self._flat = _Flat.build(self, concepts_flat, weights_flat, concept_counts, grams)
         # In the FAQ's order, not a set's: which of two homophones a typo becomes must not vary by process.
         self.analyzer.learn_vocabulary(dict.fromkeys(w for p in self.phrasings for w in p.analysis.surfaces.values()))
         # Synonyms of concepts the FAQ uses: a repair to any other word would be refused (_repair_fits),
@@ -562,10 +590,10 @@ class Matcher:
     def feature_matrix(self, candidates: list[int], query: "_Query") -> np.ndarray:
         """Features of each candidate, including how it compares with the other candidates."""
         compared = self._compare_text(candidates, query)
-        rows = [self.features(i, query, compared[k]) for k, i in enumerate(candidates)]
+        shared: list[list[str]] = [[] for _ in candidates]
+        rows = [self.features(i, query, compared[k], shared[k]) for k, i in enumerate(candidates)]
         # How many candidates share each question word: a word only one entry has decides between them.
         weights = query.weights
-        shared = [[c for c in weights if c in self.entry_share[i]] for i in candidates]
         holders = Counter(chain.from_iterable(shared))
         coverage = [row[0] for row in rows]
         best, runner_up = (sorted(coverage, reverse=True) + [0.0, 0.0])[:2]
@@ -650,8 +678,11 @@ class Matcher:
         best_fuzzy = np.maximum.reduceat(fuzzy, phrasings.cumsum() - phrasings).tolist()
         return [(s[0], o, f, s[1], s[2], s[3]) for s, o, f in zip(best_share, best_overlap, best_fuzzy)]
 
-    def features(self, index: int, query: "_Query", compared: list[float]) -> list[float]:
-        """The evidence that entry `index` answers the question, given its _compare_text row; order as FEATURES."""
+    def features(self, index: int, query: "_Query", compared: tuple[float, ...], shared: list[str]) -> list[float]:
+        """The evidence that entry `index` answers the question, given its _compare_text row; order as FEATURES.
+
+        Adds the question's concepts that the entry has to `shared`, in the question's order.
+        """
         share = self.entry_share[index]
         answer = self.answer(index)
         text = self.entry_texts[index]
@@ -664,6 +695,7 @@ class Matcher:
             if mentioned:
                 in_answer += weight
             if concept in share:
+                shared.append(concept)
                 vocab += weight
                 covered += weight
                 focus += weight * share[concept]
