@@ -1,15 +1,19 @@
 """Chinese text handling: normalisation, courtesy detection, segmentation and pinyin."""
 from __future__ import annotations
 
-import logging
+import array
+import hashlib
+import importlib.util
 import math
+import os
 import re
+import tempfile
 import threading
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
-import jieba
+import marisa_trie
 import opencc
 from pypinyin import Style, lazy_pinyin
 from pypinyin.constants import PHRASES_DICT, PINYIN_DICT
@@ -27,7 +31,9 @@ _t2s = opencc.OpenCC("t2s")
 # jieba's own block and letter patterns, so Segmenter.cut gives exactly jieba's words.
 _JIEBA_HAN = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)", re.U)
 _JIEBA_ENG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")  # jieba's re_eng, [a-zA-Z0-9]
-_JIEBA_DICT = Path(jieba.__file__).resolve().parent / jieba.DEFAULT_DICT_NAME
+# Found without importing jieba, which imports pkg_resources (0.2 s of a start); only a new cache needs it.
+_JIEBA_DICT = Path(importlib.util.find_spec("jieba").origin).resolve().parent / "dict.txt"
+_USER_DICT_LINE = re.compile("^(.+?)( [0-9]+)?( [a-z]+)?$")  # jieba's re_userdict: word, count, tag
 _NOUN_TAGS = frozenset({"n", "nz", "nt", "ns", "nr", "nrt", "nrfg", "vn", "an", "eng", "j", "l", "i"})
 # Its words of two characters or more tagged as no kind of noun (jieba_not_nouns() writes it): read in
 # 0.02 s at every start, where its dictionary's 349,046 tags took 0.4 s.
@@ -198,28 +204,45 @@ class Segmenter:
     another FAQ, or a later version of the same file, is cut.
     """
 
-    def __init__(self, base: "Segmenter | None" = None) -> None:
+    def __init__(self, base: "Segmenter | None" = None, synonyms: bool = True) -> None:
         self._cuts: dict[str, tuple[str, ...]] = {}
         # Log probabilities of the pieces cutting has looked up, computed once: the hot loop of a load.
         self._costs: dict[str, object] = {}
+        # jieba's dictionary, read-only and shared, and the words added to it here (with their prefixes).
         if base is not None:
-            self._freq, self._total, self._not_nouns = dict(base._freq), base._total, base._not_nouns
+            self._trie, self._counts, self._total = base._trie, base._counts, base._total
+            self._added, self._not_nouns = dict(base._added), base._not_nouns
+            self._in_trie = self._trie.get
             return
-        tokenizer = jieba.Tokenizer()
-        logging.getLogger("jieba").setLevel(logging.WARNING)
-        jieba.setLogLevel(logging.WARNING)
-        tokenizer.initialize()
-        with open(USER_DICT, "rb") as handle:  # jieba leaves a file it opened itself unclosed
-            tokenizer.load_userdict(handle)
-        self._freq, self._total = tokenizer.FREQ, tokenizer.total
+        self._trie, self._counts = jieba_dictionary()
+        self._in_trie = self._trie.get
+        self._total, self._added = self._counts[-1], {}
         self._not_nouns = frozenset(NOT_NOUNS_FILE.read_text(encoding="utf-8").split())
-        for concept in load_synonym_file(SYNONYMS_FILE):
+        self._load_user_dict(USER_DICT)
+        for concept in load_synonym_file(SYNONYMS_FILE) if synonyms else ():
             self._add_words(concept)
+
+    def _count(self, piece: str) -> int | None:
+        """A word's count in the dictionary, 0 for a prefix of words only, None for neither."""
+        count = self._added.get(piece)
+        if count is None:
+            at = self._in_trie(piece)
+            if at is not None:
+                return self._counts[at]
+        return count
+
+    def _load_user_dict(self, path: Path) -> None:
+        """jieba's load_userdict: each line a word, then optionally its count and a tag."""
+        for line in path.read_text(encoding="utf-8-sig").splitlines():
+            line = line.strip()
+            if line:
+                word, count, _tag = _USER_DICT_LINE.match(line).groups()
+                self._add_word(word, int(count) if count else self._suggest_freq(word, self._cut(word)))
 
     def with_words(self, words) -> "Segmenter":
         """This segmenter plus words (an FAQ's synonyms and keywords) that are then cut whole."""
         new = [w for w in {normalize_term(word) for word in words} if len(w) > 1 and " " not in w]
-        if all(self._freq.get(w, 0) for w in new):
+        if all(self._count(w) for w in new):
             return self  # nothing to add: share this one (and its cache)
         copy = Segmenter(base=self)
         copy._add_words(new)
@@ -228,26 +251,33 @@ class Segmenter:
     def _add_words(self, words) -> None:
         for word in words:
             word = normalize_term(word)
-            if len(word) > 1 and " " not in word and not self._freq.get(word, 0):
-                self._add_word(word, max(self._suggest_freq(word), 100))
+            if len(word) > 1 and " " not in word and not self._count(word):
+                self._add_word(word, max(self._suggest_freq(word, self._cut_block(word)), 100))
 
     def _add_word(self, word: str, freq: int) -> None:
         """jieba's add_word: the word, and each of its prefixes as a possible start of a word.
 
         Only while a segmenter is being built: one that is shared (and cutting) never changes.
         """
-        self._freq[word] = freq
+        self._added[word] = freq
         self._total += freq
         for end in range(1, len(word)):
-            self._freq.setdefault(word[:end], 0)
+            if self._count(word[:end]) is None:
+                self._added[word[:end]] = 0
         self._costs.clear()  # every word's probability changes with the total
 
-    def _suggest_freq(self, word: str) -> int:
-        """jieba's suggest_freq: just enough that the word is no longer cut into pieces."""
+    def _suggest_freq(self, word: str, pieces: list[str] | tuple[str, ...]) -> int:
+        """jieba's suggest_freq, given the word cut: just enough that it is no longer cut into pieces."""
         probability = 1.0
-        for piece in self._cut_block(word):
-            probability *= self._freq.get(piece, 1) / self._total
-        return max(int(probability * self._total) + 1, self._freq.get(word, 1))
+        for piece in pieces:
+            count = self._count(piece)
+            probability *= (1 if count is None else count) / self._total
+        count = self._count(word)
+        return max(int(probability * self._total) + 1, 1 if count is None else count)
+
+    def dictionary(self) -> dict[str, int]:
+        """Every word and prefix with its count, as jieba's Tokenizer.FREQ would hold them (for tests: slow)."""
+        return {**dict(zip(self._trie.keys(), (self._counts[self._trie[k]] for k in self._trie.keys()))), **self._added}
 
     def cut(self, text: str) -> tuple[str, ...]:
         """Words of a normalised text, spaces dropped: jieba's cut(HMM=False), computed faster."""
@@ -314,7 +344,7 @@ class Segmenter:
                 if cost is _UNWEIGHED:
                     cost = self._weigh(piece)
             if best is None:
-                best = math.log(self._freq.get(block[start]) or 1) - math.log(self._total) + score[start + 1]
+                best = math.log(self._count(block[start]) or 1) - math.log(self._total) + score[start + 1]
             score[start], end[start] = best, best_end
         words: list[str] = []
         ascii_run = ""
@@ -338,7 +368,7 @@ class Segmenter:
         """A piece's log probability as a word; None for a prefix of words only, _NOT_A_PREFIX for neither."""
         if len(self._costs) > 200_000:  # questions keep bringing new pieces: stay bounded (~25 MB)
             self._costs.clear()
-        count = self._freq.get(piece)
+        count = self._count(piece)
         cost = _NOT_A_PREFIX if count is None else (math.log(count) - math.log(self._total) if count else None)
         self._costs[piece] = cost
         return cost
@@ -349,11 +379,53 @@ class Segmenter:
 
     def frequency(self, word: str) -> int:
         """The word's count in jieba's general dictionary (0 when unknown)."""
-        return self._freq.get(word, 0)
+        return self._count(word) or 0
 
     @property
     def total(self) -> int:
         return self._total
+
+
+@lru_cache(maxsize=1)
+def jieba_dictionary() -> tuple[marisa_trie.Trie, array.array]:
+    """jieba's dictionary, as its Tokenizer reads it: a trie of its words and their prefixes, and their
+    counts by the trie's ids (0 for a prefix only), the total count last.
+
+    Read from a cache in the temporary directory, as jieba keeps its own, and written there the first
+    time: turning jieba's cache back into a dict of 500,000 words took most of a start (1.2 s here);
+    the trie is mapped from the file and its counts read as one array, in milliseconds.
+    """
+    stat = _JIEBA_DICT.stat()
+    key = hashlib.sha1(f"{_JIEBA_DICT}|{stat.st_size}|{stat.st_mtime_ns}|1".encode()).hexdigest()[:16]
+    base = Path(tempfile.gettempdir()) / f"fuyi-bot-jieba-{key}"
+    trie_path, counts_path = base.with_suffix(".trie"), base.with_suffix(".counts")
+    trie, counts = marisa_trie.Trie(), array.array("q")
+    try:
+        trie.mmap(str(trie_path))
+        counts.frombytes(counts_path.read_bytes())
+        if len(counts) == len(trie) + 1:
+            return trie, counts
+    except (OSError, RuntimeError, ValueError):  # none yet, or a broken one: write it again
+        pass
+    return _write_jieba_dictionary(trie_path, counts_path)
+
+
+def _write_jieba_dictionary(trie_path: Path, counts_path: Path) -> tuple[marisa_trie.Trie, array.array]:
+    import jieba  # noqa: PLC0415  (imported only here: see _JIEBA_DICT)
+
+    with open(_JIEBA_DICT, "rb") as handle:
+        freq, total = jieba.Tokenizer.gen_pfdict(handle)
+    trie = marisa_trie.Trie(freq)
+    counts = array.array("q", bytes(8 * (len(trie) + 1)))
+    for word, count in freq.items():
+        counts[trie[word]] = count
+    counts[-1] = total
+    # Written under other names, then renamed: processes starting together each see a whole file.
+    for path, write in ((trie_path, trie.save), (counts_path, lambda name: Path(name).write_bytes(counts.tobytes()))):
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        write(str(partial))
+        os.replace(partial, path)
+    return trie, counts
 
 
 def jieba_not_nouns() -> list[str]:

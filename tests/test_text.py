@@ -1,11 +1,13 @@
 """Normalisation, courtesy detection and segmentation."""
 import random
+import tempfile
 import unicodedata
 
 import jieba
 import pytest
 
 from faq.text import DATA_DIR as DATA
+from faq.text import USER_DICT, Segmenter, jieba_dictionary
 from faq.text import (NOT_NOUNS_FILE, clean, is_courtesy, jieba_not_nouns, join_separable_verbs, normalize, pinyin_key,
                       segmenter, strip_symbols, to_nfkc, to_simplified)
 
@@ -77,7 +79,7 @@ def test_questions_are_not_courtesies(text):
 def jieba_over(seg):
     """jieba's own Tokenizer, reading the same dictionary as our Segmenter."""
     tokenizer = jieba.Tokenizer()
-    tokenizer.FREQ, tokenizer.total, tokenizer.initialized = seg._freq, seg._total, True
+    tokenizer.FREQ, tokenizer.total, tokenizer.initialized = seg.dictionary(), seg.total, True
     return tokenizer
 
 
@@ -91,6 +93,29 @@ def test_segmenter_cuts_exactly_like_jieba_without_hmm():
     for text in texts:
         expected = tuple(w for w in tokenizer.cut(text, HMM=False) if w.strip())
         assert seg.cut(text) == expected
+
+
+def test_the_dictionary_is_jiebas_own_with_the_user_dictionary():
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    with open(USER_DICT, "rb") as handle:  # jieba leaves a file it opened itself unclosed
+        tokenizer.load_userdict(handle)
+    seg = Segmenter(synonyms=False)
+    assert seg.dictionary() == tokenizer.FREQ
+    assert seg.total == tokenizer.total
+
+
+def test_a_missing_or_broken_dictionary_cache_is_written_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    trie, counts = jieba_dictionary.__wrapped__()
+    cached = list(tmp_path.glob("fuyi-bot-jieba-*"))
+    assert sorted(p.suffix for p in cached) == [".counts", ".trie"]
+    words = trie.keys()[:1000]
+    expected = [counts[trie[w]] for w in words], counts[-1]
+    next(p for p in cached if p.suffix == ".trie").write_bytes(b"not a trie")
+    trie, counts = jieba_dictionary.__wrapped__()
+    assert ([counts[trie[w]] for w in words], counts[-1]) == expected
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_domain_dictionary_keeps_domain_words_whole():
