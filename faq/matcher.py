@@ -41,7 +41,8 @@ ANSWER_ONLY_CREDIT = 0.4  # a question word found only in an entry's answer coun
 PART_WORD_CREDIT = 0.7  # a question word inside a longer word of the entry (公积金 in 住房公积金)
 FIRST_STAGE_SIZE = 10  # candidates reranked in a large FAQ (the first stage finds the right one ~94% of the time)
 SCORE_ALL_UP_TO = 64  # a small FAQ has every entry reranked
-FEW_WORDS = 4  # a concept with more words than this is searched for with one pattern
+FEW_WORDS = 4  # a concept with more words than this is searched for with one pattern ...
+PATTERN_AFTER = 8  # ... once this many questions have asked about it
 FEATURES = (
     "coverage",  # share of the question's weight the entry covers (answer text counts partly)
     "vocab_coverage",  # the same, from its question, alternates and keywords only
@@ -302,18 +303,19 @@ def ordered_bigrams(text: str) -> list[str]:
     return list(dict.fromkeys(map(operator.add, text, text[1:])))
 
 
-def _holds_any(words: tuple[str, ...]):
+def _holds_any(words: tuple[str, ...], pattern: bool = True):
     """A test of whether a text holds one of the words; None when there are none.
 
     Substring tests for a few words: compiling a pattern cost more than a question with words the
-    matcher had not seen spent searching. A concept with many synonyms gets one pattern.
+    matcher had not seen spent searching. Many words (a concept with many synonyms) get one pattern,
+    unless `pattern` is false.
     """
     if not words:
         return None
     if len(words) == 1:
         word = words[0]
         return lambda text: word in text
-    if len(words) <= FEW_WORDS:
+    if len(words) <= FEW_WORDS or not pattern:
         return lambda text: any(w in text for w in words)
     search = re.compile("|".join(map(re.escape, words))).search
     return lambda text: search(text) is not None
@@ -467,7 +469,11 @@ class Matcher:
             if len(self._finders) > 50_000:  # questions keep bringing new words: stay bounded
                 self._finders.clear()
             words = tuple(dict.fromkeys(self.surfaces.get(concept, ()) + ((surface,) if len(surface) > 1 else ())))
-            found = self._finders[key] = (_holds_any(words),)
+            found = self._finders[key] = [_holds_any(words, pattern=False), words, 0]
+        found[2] += 1
+        if found[2] == PATTERN_AFTER and len(found[1]) > FEW_WORDS:
+            # A pattern costs as much to compile (~0.5 ms) as a few questions' searches without it.
+            found[0] = _holds_any(found[1])
         return found[0]
 
     def _mentions(self, index: int, aspect: str) -> bool:

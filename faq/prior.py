@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,23 @@ class QuestionPrior:
     """The fitted model: log-odds that a normalised question is out of scope."""
 
     def __init__(self, idf: dict[str, float], weights: dict[str, float], bias: float):
-        self.idf, self.weights, self.bias = idf, weights, bias
+        self.bias = bias
         self._table = {g: (v, weights.get(g, 0.0)) for g, v in idf.items()}  # one lookup per n-gram
+
+    @classmethod
+    def _from_table(cls, table: dict[str, tuple[float, float]], bias: float) -> "QuestionPrior":
+        prior = cls.__new__(cls)
+        prior.bias, prior._table = bias, table
+        return prior
+
+    @cached_property
+    def idf(self) -> dict[str, float]:
+        return {g: idf for g, (idf, _) in self._table.items()}
+
+    @cached_property
+    def weights(self) -> dict[str, float]:
+        """The n-grams' weights, those that are not 0."""
+        return {g: weight for g, (_, weight) in self._table.items() if weight}
 
     def logit(self, normalized: str) -> float:
         # vector() and the weighted sum in one pass, without the intermediate dict
@@ -59,8 +75,8 @@ class QuestionPrior:
 
     @classmethod
     def from_json(cls, data: dict) -> "QuestionPrior":
-        table = data["grams"]
-        return cls({g: v[0] for g, v in table.items()}, {g: v[1] for g, v in table.items() if v[1]}, float(data["bias"]))
+        # The lookup table straight from the file: building idf and weights first was a tenth of a start.
+        return cls._from_table({g: (v[0], v[1] or 0.0) for g, v in data["grams"].items()}, float(data["bias"]))
 
 
 def load_prior(path: Path = PRIOR_FILE) -> QuestionPrior:

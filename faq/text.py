@@ -368,7 +368,9 @@ class Segmenter:
         """A piece's log probability as a word; None for a prefix of words only, _NOT_A_PREFIX for neither."""
         if len(self._costs) > 200_000:  # questions keep bringing new pieces: stay bounded (~25 MB)
             self._costs.clear()
-        count = self._count(piece)
+        count = self._added.get(piece)  # _count(), inline: once per new piece of every text cut
+        if count is None and (at := self._in_trie(piece)) is not None:
+            count = self._counts[at]
         cost = _NOT_A_PREFIX if count is None else (math.log(count) - math.log(self._total) if count else None)
         self._costs[piece] = cost
         return cost
@@ -379,7 +381,11 @@ class Segmenter:
 
     def frequency(self, word: str) -> int:
         """The word's count in jieba's general dictionary (0 when unknown)."""
-        return self._count(word) or 0
+        count = self._added.get(word)  # _count(), inline: typo repair asks for many
+        if count is None:
+            at = self._in_trie(word)
+            return 0 if at is None else self._counts[at]
+        return count
 
     @property
     def total(self) -> int:

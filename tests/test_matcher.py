@@ -13,7 +13,7 @@ from rapidfuzz import fuzz
 from bot.config import BotConfig
 from faq.analysis import Analyzer, _close, _marks
 from faq.loader import load_faq
-from faq.matcher import FEATURES, Matcher, _holds_any, _Query, aspects_of, best_of, ordered_bigrams
+from faq.matcher import FEATURES, FEW_WORDS, PATTERN_AFTER, Matcher, _holds_any, _Query, aspects_of, best_of, ordered_bigrams
 from faq.text import normalize, segmenter
 from tests.conftest import DATA, ROOT, STARTER_FAQ, write_faq
 
@@ -458,10 +458,22 @@ def test_the_comparison_with_every_phrasing_at_once_is_the_one_phrasing_by_phras
 
 @pytest.mark.parametrize("words", [("消毒",), ("消毒", "消杀"), ("消毒", "消杀", "杀菌", "灭菌", "除菌", "喷洒")])
 def test_a_finder_says_whether_a_text_holds_any_of_its_words(words):
-    holds = _holds_any(words)
-    for text in ("车间每天消毒两次", "用84喷洒地面", "每天灭菌", "开窗通风", ""):
-        assert holds(text) == any(w in text for w in words), text
+    for holds in (_holds_any(words), _holds_any(words, pattern=False)):
+        for text in ("车间每天消毒两次", "用84喷洒地面", "每天灭菌", "开窗通风", ""):
+            assert holds(text) == any(w in text for w in words), text
     assert _holds_any(()) is None
+
+
+def test_a_concepts_finder_answers_the_same_before_and_after_it_becomes_a_pattern():
+    matcher = Matcher(load_faq(STARTER_FAQ))
+    concept, words = next((c, w) for c, w in matcher.surfaces.items() if len(w) > FEW_WORDS and c in matcher.distinct)
+    texts = [matcher.answer(i) for i in range(len(matcher.entries))] + list(matcher.entry_texts)
+    expected = [any(w in text for w in words) for text in texts]
+    assert any(expected) and not all(expected)
+    finders = [matcher.finder(concept, concept) for _ in range(PATTERN_AFTER + 1)]
+    assert len({id(f) for f in finders}) == 2  # the substring test, then the pattern from PATTERN_AFTER on
+    for find in finders:
+        assert [find(text) for text in texts] == expected
 
 
 def test_an_faq_whose_phrasings_name_nothing_escalates_rather_than_fails(tmp_path):
