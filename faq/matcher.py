@@ -135,7 +135,7 @@ class _Flat:
         sizes = np.fromiter(map(len, matcher.entry_phrasings), np.int64, entries)  # n per entry
         owner = np.repeat(np.arange(entries), sizes)  # each phrasing's entry
         local = np.arange(len(owner)) - np.repeat(sizes.cumsum() - sizes, sizes)  # its place in its entry
-        # Ids in three blocks, concepts, bigrams and characters: sorted within each, so sorted in all.
+        # Each id's IDF (a concept's weight is its phrasing's, so concepts have none here).
         idf = np.fromiter(chain(matcher.gram_idf.values(), matcher.char_idf.values()), np.float64)
         idf = np.concatenate((np.zeros(len(matcher.concept_ids)), idf))  # by id
         gram_ids = grams.ids + len(matcher.concept_ids)

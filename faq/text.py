@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import array
+import contextlib
 import hashlib
 import importlib.util
+import logging
 import math
 import os
 import re
@@ -27,6 +29,7 @@ USER_DICT = DATA_DIR / "userdict.txt"
 SYNONYMS_FILE = DATA_DIR / "synonyms.txt"
 
 CUT_CACHE_SIZE = 200_000  # texts; a 10,000-entry FAQ has ~50,000 phrasings
+log = logging.getLogger(__name__)
 _t2s = opencc.OpenCC("t2s")
 # jieba's own block and letter patterns, so Segmenter.cut gives exactly jieba's words.
 _JIEBA_HAN = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)", re.U)
@@ -277,7 +280,7 @@ class Segmenter:
 
     def dictionary(self) -> dict[str, int]:
         """Every word and prefix with its count, as jieba's Tokenizer.FREQ would hold them (for tests: slow)."""
-        return {**dict(zip(self._trie.keys(), (self._counts[self._trie[k]] for k in self._trie.keys()))), **self._added}
+        return {**{word: self._counts[at] for word, at in self._trie.items()}, **self._added}
 
     def cut(self, text: str) -> tuple[str, ...]:
         """Words of a normalised text, spaces dropped: jieba's cut(HMM=False), computed faster."""
@@ -429,8 +432,13 @@ def _write_jieba_dictionary(trie_path: Path, counts_path: Path) -> tuple[marisa_
     # Written under other names, then renamed: processes starting together each see a whole file.
     for path, write in ((trie_path, trie.save), (counts_path, lambda name: Path(name).write_bytes(counts.tobytes()))):
         partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        write(str(partial))
-        os.replace(partial, path)
+        try:
+            write(str(partial))
+            os.replace(partial, path)
+        except (OSError, RuntimeError) as error:  # a read-only temporary directory: the next start builds it again
+            log.warning("could not write jieba's dictionary cache %s: %s", path, error)
+            with contextlib.suppress(OSError):
+                partial.unlink()
     return trie, counts
 
 

@@ -118,6 +118,16 @@ def test_a_missing_or_broken_dictionary_cache_is_written_again(tmp_path, monkeyp
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_a_dictionary_cache_that_cannot_be_written_still_gives_the_dictionary(tmp_path, monkeypatch, caplog):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(blocked / "tmp"))  # under a file: nothing can be written there
+    trie, counts = jieba_dictionary.__wrapped__()
+    assert counts[trie["口罩"]] > 0 and len(counts) == len(trie) + 1
+    assert "could not write jieba's dictionary cache" in caplog.text
+    assert list(tmp_path.iterdir()) == [blocked]
+
+
 def test_domain_dictionary_keeps_domain_words_whole():
     words = segmenter().cut(normalize("驻厂员说健康打卡要用测温枪，84消毒液消杀"))
     for word in ("驻厂员", "健康打卡", "测温枪", "84消毒液", "消杀"):
