@@ -4,6 +4,7 @@ import tempfile
 import unicodedata
 
 import jieba
+import marisa_trie
 import pytest
 
 from faq.text import DATA_DIR as DATA
@@ -116,6 +117,9 @@ def test_a_missing_or_broken_dictionary_cache_is_written_again(tmp_path, monkeyp
     trie, counts = jieba_dictionary.__wrapped__()
     assert ([counts[trie[w]] for w in words], counts[-1]) == expected
     assert not list(tmp_path.glob("*.tmp"))
+    mapped = marisa_trie.Trie()
+    mapped.mmap(str(next(p for p in cached if p.suffix == ".trie")))  # whole again, as the next start reads it
+    assert len(mapped) == len(trie)
 
 
 def test_a_dictionary_cache_that_cannot_be_written_still_gives_the_dictionary(tmp_path, monkeypatch, caplog):
