@@ -315,6 +315,16 @@ def _holds_any(words: tuple[str, ...], pattern: bool = True):
     if len(words) == 1:
         word = words[0]
         return lambda text: word in text
+    # Two to four words spelled out: a generator for any() cost more than the searches themselves.
+    if len(words) == 2:
+        a, b = words
+        return lambda text: a in text or b in text
+    if len(words) == 3:
+        a, b, c = words
+        return lambda text: a in text or b in text or c in text
+    if len(words) == 4:
+        a, b, c, d = words
+        return lambda text: a in text or b in text or c in text or d in text
     if len(words) <= FEW_WORDS or not pattern:
         return lambda text: any(w in text for w in words)
     search = re.compile("|".join(map(re.escape, words))).search

@@ -456,7 +456,8 @@ def test_the_comparison_with_every_phrasing_at_once_is_the_one_phrasing_by_phras
         assert list(row) == pytest.approx(_reference_text_evidence(matcher, index, query), abs=1e-12)
 
 
-@pytest.mark.parametrize("words", [("消毒",), ("消毒", "消杀"), ("消毒", "消杀", "杀菌", "灭菌", "除菌", "喷洒")])
+@pytest.mark.parametrize("words", [("消毒",), ("消毒", "消杀"), ("通风", "消杀", "杀菌"), ("灭菌", "通风", "消杀", "喷洒"),
+                                   ("消毒", "消杀", "杀菌", "灭菌", "除菌", "喷洒")])
 def test_a_finder_says_whether_a_text_holds_any_of_its_words(words):
     for holds in (_holds_any(words), _holds_any(words, pattern=False)):
         for text in ("车间每天消毒两次", "用84喷洒地面", "每天灭菌", "开窗通风", ""):
