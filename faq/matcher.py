@@ -184,25 +184,38 @@ def _rows(count: int, factor: float, per_gram: float, per_char: float, totals: n
 
 
 class _EntryGrams:
-    """Every phrasing's bigrams numbered, and each entry's distinct bigrams and characters in the order
-    its phrasings first use them, in numpy: a dict per entry cost a tenth of a large FAQ's load."""
+    """Every phrasing's distinct bigrams, and each entry's distinct bigrams and characters, numbered
+    and in the order they are first used, from the phrasings' content in numpy: ordered_bigrams() and
+    dicts per phrasing cost a sixth of a large FAQ's load.
 
-    def __init__(self, grams: list[str], counts: list[int], entry_sizes: list[int]):
-        numbered = {g: i for i, g in enumerate(dict.fromkeys(grams))}
-        self.grams = list(numbered)  # by id
-        self.ids = _ids(numbered, grams)  # each phrasing's bigrams, phrasing after phrasing
-        self.counts = np.asarray(counts, dtype=np.int64)  # per phrasing
+    A bigram is coded as one integer, its first character's code point above its second's plus one
+    (0 for the one-character "bigram" of a one-character text), so numbering them is np.unique's.
+    """
+
+    def __init__(self, contents: list[str], entry_sizes: list[int]):
+        lengths = np.fromiter(map(len, contents), np.int64, len(contents))
+        codes = np.frombuffer("".join(contents).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+        # ordered_bigrams(), for all at once: L - 1 bigrams of a text of L >= 2 characters, one of one.
+        per_text = np.where(lengths >= 2, lengths - 1, lengths)
+        at = np.repeat(lengths.cumsum() - lengths - (per_text.cumsum() - per_text), per_text) + np.arange(per_text.sum())
+        pair = np.repeat(lengths >= 2, per_text)
+        second = np.zeros(len(at), dtype=np.int64)
+        second[pair] = codes[at[pair] + 1] + 1
+        coded, numbered = np.unique((codes[at] << 22) | second, return_inverse=True)
+        phrasing = np.repeat(np.arange(len(contents)), per_text)
+        self.ids, self.counts = _first_in_entry(numbered.ravel(), phrasing, len(coded), len(contents))  # per phrasing
+        self.grams = [chr(c >> 22) + (chr(s - 1) if s else "") for c, s in zip(coded.tolist(), (coded & 0x3FFFFF).tolist())]  # by id
         entries = len(entry_sizes)
         owner = np.repeat(np.repeat(np.arange(entries), entry_sizes), self.counts)
         self.entry_ids, self.entry_counts = _first_in_entry(self.ids, owner, len(self.grams), entries)
         self.gram_entries = np.bincount(self.entry_ids, minlength=len(self.grams))  # in how many entries each is
         # A bigram's characters, "".join(an entry's bigrams) as they come: its first, then its second if any.
-        chars: dict[str, int] = {}
-        first = [chars.setdefault(g[0], len(chars)) for g in self.grams]
-        second = [chars.setdefault(g[1], len(chars)) if len(g) > 1 else -1 for g in self.grams]
-        self.chars = list(chars)  # by id
-        pairs = np.column_stack((np.asarray(first, dtype=np.int64)[self.entry_ids],
-                                 np.asarray(second, dtype=np.int64)[self.entry_ids])).ravel()
+        firsts, seconds = coded >> 22, (coded & 0x3FFFFF) - 1
+        chars = np.unique(np.concatenate((firsts, seconds[seconds >= 0])))
+        self.chars = [chr(c) for c in chars.tolist()]  # by id
+        first = np.searchsorted(chars, firsts)
+        second = np.where(seconds >= 0, np.searchsorted(chars, seconds), -1)
+        pairs = np.column_stack((first[self.entry_ids], second[self.entry_ids])).ravel()
         pair_owner = np.repeat(np.arange(entries), 2 * self.entry_counts)
         held = pairs >= 0
         self.entry_char_ids, self.entry_char_counts = _first_in_entry(pairs[held], pair_owner[held], len(self.chars), entries)
@@ -367,8 +380,7 @@ class Matcher:
         concepts_flat: list[str] = []
         weights_flat: list[float] = []
         concept_counts: list[int] = []
-        grams_flat: list[str] = []
-        gram_counts: list[int] = []
+        contents: list[str] = []  # each phrasing's words that carry meaning, for its bigrams
         keyword_analyses: dict[str, Analysis] = {}
         # Cutting the phrasings is most of the analysing: a large FAQ's are cut on two cores.
         self.analyzer.segmenter.cut_all([text for entry in self.entries for text in entry.normalized])
@@ -378,11 +390,9 @@ class Matcher:
             for text in entry.normalized:
                 analysis = analyze(text, repair=False)
                 concepts, weights = analysis.concepts, analysis.weights
-                phrasing_grams = ordered_bigrams(analysis.content)
                 total = sum(weights.values()) or 1.0
                 self.phrasings.append(Phrasing(index, analysis, "".join(concepts), total))
-                grams_flat += phrasing_grams
-                gram_counts.append(len(phrasing_grams))
+                contents.append(analysis.content)
                 concepts_flat += concepts
                 weights_flat += map(weights.__getitem__, concepts)
                 concept_counts.append(len(concepts))
@@ -423,7 +433,7 @@ class Matcher:
         forking = len(self.phrasings) >= parallel.MIN_ITEMS and parallel.can_fork()
         answers = [entry.answer for entry in self.entries] if forking else []
         embedded = beside(partial(_vectors_and_answers, self.embedding, entry_words, answers), worth_it=forking)
-        grams = _EntryGrams(grams_flat, gram_counts, [len(own) for own in self.entry_phrasings])
+        grams = _EntryGrams(contents, [len(own) for own in self.entry_phrasings])
         # Answers are long: searched as text for the few candidates, never segmented, and simplified
         # the first time an entry is one (on one core, a tenth of a large FAQ's load otherwise).
         self._answers: list[str | None] = [None] * len(self.entries)
