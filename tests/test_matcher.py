@@ -13,7 +13,7 @@ from rapidfuzz import fuzz
 from bot.config import BotConfig
 from faq.analysis import Analyzer, _close, _marks
 from faq.loader import load_faq
-from faq.matcher import FEATURES, FEW_WORDS, PATTERN_AFTER, Matcher, _holds_any, _Query, aspects_of, best_of, ordered_bigrams
+from faq.matcher import FEATURES, FEW_WORDS, PATTERN_AFTER, Matcher, _EntryGrams, _holds_any, _Query, aspects_of, best_of, ordered_bigrams
 from faq.text import normalize, segmenter
 from tests.conftest import DATA, ROOT, STARTER_FAQ, write_faq
 
@@ -454,6 +454,29 @@ def test_the_comparison_with_every_phrasing_at_once_is_the_one_phrasing_by_phras
     compared = matcher._compare_text(candidates, query)
     for row, index in zip(compared, candidates):
         assert list(row) == pytest.approx(_reference_text_evidence(matcher, index, query), abs=1e-12)
+
+
+def test_entry_grams_are_each_phrasings_and_each_entrys_bigrams_and_characters_in_order():
+    # Empty and one-character texts, repeats within a text and across an entry, a character beyond U+FFFF.
+    contents = ["消毒消毒液", "", "口", "口罩消毒", "𠀀𠀀字", "ab", "a", "消毒"]
+    sizes = [4, 0, 3, 1]
+    grams = _EntryGrams(contents, sizes)
+    ids, at = grams.ids.tolist(), 0
+    for text, count in zip(contents, grams.counts.tolist()):
+        assert [grams.grams[i] for i in ids[at:at + count]] == ordered_bigrams(text), text
+        at += count
+    assert at == len(ids)
+    first = 0
+    entry_grams, entry_chars = grams.entry_ids.tolist(), grams.entry_char_ids.tolist()
+    gram_at = char_at = 0
+    for size, gram_count, char_count in zip(sizes, grams.entry_counts.tolist(), grams.entry_char_counts.tolist()):
+        expected = list(dict.fromkeys(g for text in contents[first:first + size] for g in ordered_bigrams(text)))
+        assert [grams.grams[i] for i in entry_grams[gram_at:gram_at + gram_count]] == expected
+        assert [grams.chars[i] for i in entry_chars[char_at:char_at + char_count]] == list(dict.fromkeys("".join(expected)))
+        first, gram_at, char_at = first + size, gram_at + gram_count, char_at + char_count
+    by_gram = dict(zip(grams.grams, grams.gram_entries.tolist()))
+    assert (by_gram["消毒"], by_gram["口"], by_gram["ab"]) == (2, 1, 1)
+    assert dict(zip(grams.chars, grams.char_entries.tolist()))["毒"] == 2
 
 
 @pytest.mark.parametrize("words", [("消毒",), ("消毒", "消杀"), ("通风", "消杀", "杀菌"), ("灭菌", "通风", "消杀", "喷洒"),
