@@ -406,11 +406,13 @@ class Matcher:
             share = {c: n / len(own) for c, n in counts.items()}
             keywords = set()
             words = [w for p in own for w in self.phrasings[p].analysis.words]
+            keyword_texts = []
             for keyword in entry.keywords:
                 keyword_analysis = keyword_analyses.get(keyword)
                 if keyword_analysis is None:  # entries share keywords: each is analysed once
                     keyword_analysis = keyword_analyses[keyword] = analyze(normalize(keyword), repair=False)
                 concepts = keyword_analysis.concepts
+                keyword_texts.append(keyword_analysis.text)  # normalised
                 words += keyword_analysis.words
                 keywords.update(concepts)
                 for concept in concepts:
@@ -427,7 +429,7 @@ class Matcher:
             self.entry_intents.append(INTENT_CONCEPTS.intersection(share))
             for concept in share:
                 postings.setdefault(concept, []).append(index)
-            self.entry_texts.append(" ".join((*entry.normalized, *(normalize(k) for k in entry.keywords))))
+            self.entry_texts.append(" ".join((*entry.normalized, *keyword_texts)))
         # A large FAQ's entries' vectors are summed in a child process meanwhile, on a second core, and
         # its answers simplified there too (else each the first time its entry is a candidate).
         forking = len(self.phrasings) >= parallel.MIN_ITEMS and parallel.can_fork()
