@@ -7,11 +7,12 @@ import hashlib
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import yaml
 
-from faq.text import normalize
+from faq.text import normalize_many
 
 # libyaml's parser is ~10x faster; the base resolver leaves every scalar as text, which is all the
 # format has (dates are checked as text), and skips PyYAML's costly implicit-type guessing.
@@ -336,13 +337,14 @@ def _entries(check: _Checker, top: dict, root, categories: dict, today: dt.date)
     if not isinstance(node, yaml.SequenceNode):
         check.error(node, "entries must be a list")
         return []
+    found = [(item, fields) for item in node.value if (fields := _entry_fields(check, item, categories, today))]
+    # The phrasings as the matcher sees them, all normalised at once.
+    normalized = iter(normalize_many([p for _, fields in found for p in (fields["question"], *fields["alternates"])]))
     entries: list[Entry] = []
     seen_ids: dict[str, int] = {}
     seen_phrasings: dict[str, tuple[Entry, object, int]] = {}  # normalised -> (entry, its node, which phrasing)
-    for item in node.value:
-        entry = _entry(check, item, categories, today)
-        if entry is None:
-            continue
+    for item, fields in found:
+        entry = Entry(**fields, normalized=tuple(islice(normalized, 1 + len(fields["alternates"]))))
         if entry.id in seen_ids:
             check.error(entry.line, f"duplicate id {entry.id!r} (first at line {seen_ids[entry.id]})")
             continue
@@ -378,7 +380,8 @@ def _phrasing_lines(item, entry: Entry) -> list[tuple[str, int]]:
     return [(p, lines.get(p, entry.line)) for p in entry.phrasings]
 
 
-def _entry(check: _Checker, item, categories: dict, today: dt.date) -> Entry | None:
+def _entry_fields(check: _Checker, item, categories: dict, today: dt.date) -> dict | None:
+    """An entry's fields, checked (Entry's arguments but its normalised phrasings); None when it has errors."""
     fields = check.mapping(item, ENTRY_KEYS, "an entry")
     if not fields:
         return None
@@ -406,7 +409,7 @@ def _entry(check: _Checker, item, categories: dict, today: dt.date) -> Entry | N
         check.error(node("review_by"), f"{label} was due for review on {review_by.isoformat()}", "warning")
     if not (entry_id and category and question and answer):
         return None
-    return Entry(
+    return dict(
         id=entry_id,
         category=category,
         question=question,
@@ -417,5 +420,4 @@ def _entry(check: _Checker, item, categories: dict, today: dt.date) -> Entry | N
         effective=effective,
         review_by=review_by,
         line=line,
-        normalized=tuple(normalize(p) for p in (question, *alternates)),
     )

@@ -144,6 +144,24 @@ def normalize(text: str, bot_name: str = "") -> str:
     return join_separable_verbs(stripped or cleaned)
 
 
+def normalize_many(texts: list[str], bot_name: str = "") -> list[str]:
+    """[normalize(text, bot_name) for text in texts], for many texts at once (an FAQ's phrasings).
+
+    One OpenCC call converts them all, joined by newlines, which no phrase of its dictionaries
+    holds: 45,000 calls were a third of normalising a large FAQ. A text with a newline of its own
+    is converted alone.
+    """
+    nfkc = [to_nfkc(text) for text in texts]
+    joined = [text for text in nfkc if "\n" not in text]
+    converted = iter(_t2s.convert("\n".join(joined)).split("\n") if joined else ())
+    normalized = []
+    for text in nfkc:
+        simplified = (next(converted) if "\n" not in text else _t2s.convert(text)).lower()
+        cleaned = strip_symbols(strip_mentions(simplified, bot_name))  # clean(), after to_simplified()
+        normalized.append(join_separable_verbs(strip_greetings(cleaned) or cleaned))
+    return normalized
+
+
 def is_courtesy(message: str, bot_name: str = "") -> bool:
     """True when a message holds nothing but thanks, acknowledgements or stickers."""
     cleaned = clean(message, bot_name)

@@ -9,8 +9,8 @@ import pytest
 
 from faq.text import DATA_DIR as DATA
 from faq.text import USER_DICT, Segmenter, jieba_dictionary
-from faq.text import (NOT_NOUNS_FILE, clean, is_courtesy, jieba_not_nouns, join_separable_verbs, normalize, pinyin_key,
-                      segmenter, strip_symbols, to_nfkc, to_simplified)
+from faq.text import (NOT_NOUNS_FILE, clean, is_courtesy, jieba_not_nouns, join_separable_verbs, normalize, normalize_many,
+                      pinyin_key, segmenter, strip_symbols, to_nfkc, to_simplified)
 
 
 @pytest.mark.parametrize(
@@ -34,6 +34,14 @@ def test_mentions_of_the_bot_and_of_anyone_are_stripped():
     assert normalize("@张指导员\u2005食堂能开吗", "防疫助手") == "食堂能开吗"
     assert normalize("食堂能开吗 @李四", "防疫助手") == "食堂能开吗"
     assert normalize("@小助手 食堂能开吗", "小助手") == "食堂能开吗"
+
+
+def test_many_texts_normalised_at_once_are_each_normalised():
+    texts = ["回哈員工是否先隔離", "廠區一天消毒幾次？", "", "乾淨\n乾隆", "@防疫助手 您好，請問一下：髮廊能開嗎",
+             "@张三\u2005车间消一次毒要多久", "１２３ＡＢＣ口罩", "\n", "测温[微笑]37.3度算发烧吗"]
+    for bot_name in ("", "防疫助手"):
+        assert normalize_many(texts, bot_name) == [normalize(text, bot_name) for text in texts]
+    assert normalize_many([]) == []
 
 
 def test_greetings_are_removed_but_never_the_whole_question():
