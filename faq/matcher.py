@@ -387,6 +387,7 @@ class Matcher:
         for index, entry in enumerate(self.entries):
             first = len(self.phrasings)
             counts: dict[str, int] = {}
+            words: list[str] = []  # every phrasing's and keyword's words, for the entry's vector
             for text in entry.normalized:
                 analysis = analyze(text, repair=False)
                 concepts, weights = analysis.concepts, analysis.weights
@@ -398,6 +399,7 @@ class Matcher:
                 concept_counts.append(len(concepts))
                 for concept in concepts:
                     counts[concept] = counts.get(concept, 0) + 1
+                words += analysis.words
                 if len(concepts) - len(INTENT_CONCEPTS.intersection(concepts)) >= 2:
                     key = CONCEPT_SEPARATOR.join(concepts)
                     # The same concepts under two entries name neither of them.
@@ -405,7 +407,6 @@ class Matcher:
             own = range(first, len(self.phrasings))
             share = {c: n / len(own) for c, n in counts.items()}
             keywords = set()
-            words = [w for p in own for w in self.phrasings[p].analysis.words]
             keyword_texts = []
             for keyword in entry.keywords:
                 keyword_analysis = keyword_analyses.get(keyword)
