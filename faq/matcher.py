@@ -387,7 +387,7 @@ class Matcher:
         for index, entry in enumerate(self.entries):
             first = len(self.phrasings)
             counts: dict[str, int] = {}
-            words: list[str] = []  # every phrasing's and keyword's words, for the entry's vector
+            words: list[str] = []
             for text in entry.normalized:
                 analysis = analyze(text, repair=False)
                 concepts, weights = analysis.concepts, analysis.weights
