@@ -17,7 +17,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache, partial
-from itertools import chain
+from itertools import accumulate, chain
 from pathlib import Path
 from typing import NamedTuple
 
@@ -89,10 +89,9 @@ SUGGEST_RUNNER_UP = 0.15  # below the answer band, suggest only if the second en
 
 
 class Phrasing(NamedTuple):
-    """One way an entry is asked, analysed once at load time."""
+    """One way an entry is asked, as the index holds it."""
 
     entry: int
-    analysis: Analysis
     canon: str  # its concepts joined, for order-aware fuzzy comparison
     total: float  # sum of its concept weights
 
@@ -344,6 +343,56 @@ def _holds_any(words: tuple[str, ...], pattern: bool = True):
     return lambda text: search(text) is not None
 
 
+class _Part(NamedTuple):
+    """What Matcher._gather finds in a run of entries, the index's raw material: all of a small FAQ, or
+    half of a large one, gathered in a child process and sent back pickled (so: strings, numbers,
+    lists and dicts).
+
+    Lists of one item per phrasing (canons to concept_counts; the concepts and weights of all the
+    phrasings, one after the other) or per entry (sizes to words); then what holds for the whole run.
+    """
+
+    canons: list[str]
+    totals: list[float]
+    contents: list[str]  # the words that carry meaning, joined: for the bigrams (_EntryGrams)
+    concepts: list[str]
+    weights: list[float]
+    concept_counts: list[int]
+    sizes: list[int]
+    share: list[dict[str, float]]
+    counts: list[dict[str, int]]
+    length: list[int]
+    keywords: list[frozenset[str]]
+    intents: list[frozenset[str]]
+    texts: list[str]
+    words: list[list[str]]  # every phrasing's and keyword's words, for the entry's vector
+    listed: dict[str, int]
+    postings: dict[str, list[int]]
+    collection: dict[str, int]
+    surfaces: list[str]  # the words its phrasings use for their concepts, each once, in order
+
+    @classmethod
+    def empty(cls) -> "_Part":
+        return cls(**{name: {} if name in ("listed", "postings", "collection") else [] for name in cls._fields})
+
+    @classmethod
+    def joined(cls, parts: list["_Part"]) -> "_Part":
+        """Runs of entries, one after the other, as one."""
+        whole = parts[0]
+        items = cls._fields.index("listed")  # the lists of one item per phrasing or per entry come first
+        for part in parts[1:]:
+            for mine, theirs in zip(whole[:items], part[:items]):
+                mine.extend(theirs)
+            for key, index in part.listed.items():
+                whole.listed[key] = -1 if key in whole.listed else index  # two runs: two entries
+            for concept, indices in part.postings.items():
+                whole.postings.setdefault(concept, []).extend(indices)
+            for concept, n in part.collection.items():
+                whole.collection[concept] = whole.collection.get(concept, 0) + n
+            whole.surfaces[:] = dict.fromkeys(chain(whole.surfaces, part.surfaces))
+        return whole
+
+
 class Matcher:
     """An FAQ index; decide() turns a question into a Decision."""
 
@@ -362,75 +411,24 @@ class Matcher:
 
     # ---- building -------------------------------------------------------------------------
     def _build(self) -> None:
-        analyze = self.analyzer.analyze
-        self.phrasings: list[Phrasing] = []
-        self.entry_phrasings: list[range] = []
-        self.entry_share: list[dict[str, float]] = []
-        self.entry_counts: list[dict[str, int]] = []
-        self.entry_length: list[int] = []
-        collection: dict[str, int] = {}
-        self.entry_keywords: list[frozenset[str]] = []
-        self.entry_intents: list[frozenset[str]] = []
-        self.listed: dict[str, int] = {}  # a phrasing's concepts -> its entry (-1: shared by two)
-        listed = self.listed
-        self.entry_texts: list[str] = []
-        postings: dict[str, list[int]] = {}
-        entry_words: list[list[str]] = []  # every phrasing's and keyword's words, for the entry's vector
-        # Flat, phrasing after phrasing and entry after entry, for _compare_text (see _Flat).
-        concepts_flat: list[str] = []
-        weights_flat: list[float] = []
-        concept_counts: list[int] = []
-        contents: list[str] = []  # each phrasing's words that carry meaning, for its bigrams
-        keyword_analyses: dict[str, Analysis] = {}
-        # Cutting the phrasings is most of the analysing: a large FAQ's are cut on two cores.
-        self.analyzer.segmenter.cut_all([text for entry in self.entries for text in entry.normalized])
-        for index, entry in enumerate(self.entries):
-            first = len(self.phrasings)
-            counts: dict[str, int] = {}
-            words: list[str] = []
-            for text in entry.normalized:
-                analysis = analyze(text, repair=False)
-                concepts, weights = analysis.concepts, analysis.weights
-                total = sum(weights.values()) or 1.0
-                self.phrasings.append(Phrasing(index, analysis, "".join(concepts), total))
-                contents.append(analysis.content)
-                concepts_flat += concepts
-                weights_flat += map(weights.__getitem__, concepts)
-                concept_counts.append(len(concepts))
-                for concept in concepts:
-                    counts[concept] = counts.get(concept, 0) + 1
-                words += analysis.words
-                if len(concepts) - len(INTENT_CONCEPTS.intersection(concepts)) >= 2:
-                    key = CONCEPT_SEPARATOR.join(concepts)
-                    # The same concepts under two entries name neither of them.
-                    listed[key] = index if listed.get(key, index) == index else -1
-            own = range(first, len(self.phrasings))
-            share = {c: n / len(own) for c, n in counts.items()}
-            keywords = set()
-            keyword_texts = []
-            for keyword in entry.keywords:
-                keyword_analysis = keyword_analyses.get(keyword)
-                if keyword_analysis is None:  # entries share keywords: each is analysed once
-                    keyword_analysis = keyword_analyses[keyword] = analyze(normalize(keyword), repair=False)
-                concepts = keyword_analysis.concepts
-                keyword_texts.append(keyword_analysis.text)  # normalised
-                words += keyword_analysis.words
-                keywords.update(concepts)
-                for concept in concepts:
-                    share[concept] = 1.0
-                    counts[concept] = counts.get(concept, 0) + 2  # an admin's keyword counts double
-            self.entry_phrasings.append(own)
-            entry_words.append(words)
-            self.entry_share.append(share)
-            self.entry_counts.append(counts)
-            self.entry_length.append(sum(counts.values()))
-            for concept, n in counts.items():
-                collection[concept] = collection.get(concept, 0) + n
-            self.entry_keywords.append(frozenset(keywords))
-            self.entry_intents.append(INTENT_CONCEPTS.intersection(share))
-            for concept in share:
-                postings.setdefault(concept, []).append(index)
-            self.entry_texts.append(" ".join((*entry.normalized, *keyword_texts)))
+        size = len(self.entries)
+        texts = sum(len(entry.normalized) for entry in self.entries)
+        # A large FAQ's second half is gathered in a child process meanwhile, on a second core: cutting
+        # and analysing its phrasings is most of a load (parallel.map_halves decides whether to fork).
+        halves = [(0, size // 2), (size // 2, size)] if texts >= parallel.MIN_ITEMS else [(0, size)]
+        part = _Part.joined(parallel.map_halves(self._gather, halves, min_items=2))
+        owners = [index for index, count in enumerate(part.sizes) for _ in range(count)]
+        self.phrasings: list[Phrasing] = list(map(Phrasing, owners, part.canons, part.totals))
+        self.entry_phrasings: list[range] = [range(stop - count, stop) for stop, count in zip(accumulate(part.sizes), part.sizes)]
+        self.entry_share: list[dict[str, float]] = part.share
+        self.entry_counts: list[dict[str, int]] = part.counts
+        self.entry_length: list[int] = part.length
+        self.entry_keywords: list[frozenset[str]] = part.keywords
+        self.entry_intents: list[frozenset[str]] = part.intents
+        self.listed: dict[str, int] = part.listed  # a phrasing's concepts -> its entry (-1: shared by two)
+        self.entry_texts: list[str] = part.texts
+        postings, collection, entry_words, contents = part.postings, part.collection, part.words, part.contents
+        concepts_flat, weights_flat, concept_counts = part.concepts, part.weights, part.concept_counts
         # A large FAQ's entries' vectors are summed in a child process meanwhile, on a second core, and
         # its answers simplified there too (else each the first time its entry is a candidate).
         forking = len(self.phrasings) >= parallel.MIN_ITEMS and parallel.can_fork()
@@ -460,7 +458,7 @@ class Matcher:
         self._scratch = threading.local()
         self._flat = _Flat.build(self, concepts_flat, weights_flat, concept_counts, grams)
         # In the FAQ's order, not a set's: which of two homophones a typo becomes must not vary by process.
-        self.analyzer.learn_vocabulary(dict.fromkeys(w for p in self.phrasings for w in p.analysis.surfaces.values()))
+        self.analyzer.learn_vocabulary(part.surfaces)
         # Synonyms of concepts the FAQ uses: a repair to any other word would be refused (_repair_fits),
         # and the shipped list has thousands of words whose pinyin is not worth computing for nothing.
         self.analyzer.learn_vocabulary(w for w, c in self.analyzer.canonical.items() if c in postings)
@@ -476,6 +474,65 @@ class Matcher:
         if simplified:
             self._answers = simplified
         self.embedding.remember(new_words, new_vectors)  # as embed_many would have: questions share these words
+
+    def _gather(self, run: tuple[int, int]) -> "_Part":
+        """What the index is built from, for the entries of a run (start, stop) of them."""
+        analyze = self.analyzer.analyze
+        part = _Part.empty()
+        listed, postings, collection = part.listed, part.postings, part.collection
+        canons, totals, contents, concepts_flat, weights_flat, concept_counts = part[:6]
+        keyword_analyses: dict[str, Analysis] = {}  # entries share keywords: each is analysed once
+        surfaces: list[str] = []
+        for index in range(*run):
+            entry = self.entries[index]
+            counts: dict[str, int] = {}
+            words: list[str] = []
+            for text in entry.normalized:
+                analysis = analyze(text, repair=False)
+                concepts, weights = analysis.concepts, analysis.weights
+                canons.append("".join(concepts))
+                totals.append(sum(weights.values()) or 1.0)
+                contents.append(analysis.content)
+                concepts_flat += concepts
+                weights_flat += map(weights.__getitem__, concepts)
+                concept_counts.append(len(concepts))
+                for concept in concepts:
+                    counts[concept] = counts.get(concept, 0) + 1
+                words += analysis.words
+                surfaces += analysis.surfaces.values()
+                if len(concepts) - len(INTENT_CONCEPTS.intersection(concepts)) >= 2:
+                    key = CONCEPT_SEPARATOR.join(concepts)
+                    # The same concepts under two entries name neither of them.
+                    listed[key] = index if listed.get(key, index) == index else -1
+            phrasings = len(entry.normalized)
+            share = {c: n / phrasings for c, n in counts.items()}
+            keywords = set()
+            keyword_texts = []
+            for keyword in entry.keywords:
+                keyword_analysis = keyword_analyses.get(keyword)
+                if keyword_analysis is None:
+                    keyword_analysis = keyword_analyses[keyword] = analyze(normalize(keyword), repair=False)
+                concepts = keyword_analysis.concepts
+                keyword_texts.append(keyword_analysis.text)  # normalised
+                words += keyword_analysis.words
+                keywords.update(concepts)
+                for concept in concepts:
+                    share[concept] = 1.0
+                    counts[concept] = counts.get(concept, 0) + 2  # an admin's keyword counts double
+            part.sizes.append(phrasings)
+            part.words.append(words)
+            part.share.append(share)
+            part.counts.append(counts)
+            part.length.append(sum(counts.values()))
+            for concept, n in counts.items():
+                collection[concept] = collection.get(concept, 0) + n
+            part.keywords.append(frozenset(keywords))
+            part.intents.append(INTENT_CONCEPTS.intersection(share))
+            for concept in share:
+                postings.setdefault(concept, []).append(index)
+            part.texts.append(" ".join((*entry.normalized, *keyword_texts)))
+        part.surfaces.extend(dict.fromkeys(surfaces))
+        return part
 
     # ---- matching -------------------------------------------------------------------------
     def weight(self, concept: str, analysis: Analysis) -> float:

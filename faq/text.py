@@ -21,7 +21,7 @@ from pypinyin import Style, lazy_pinyin
 from pypinyin.constants import PHRASES_DICT, PINYIN_DICT
 from pypinyin.seg.mmseg import seg as _pinyin_phrases
 
-from faq import lexicon, parallel
+from faq import lexicon
 from faq.alarms import raises_alarm
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -308,23 +308,6 @@ class Segmenter:
                 self._cuts.clear()
             words = self._cuts[text] = self._cut(text)
         return words
-
-    def cut_all(self, texts) -> None:
-        """Cut many texts ahead of their use (a large FAQ's phrasings), half of them on a second core."""
-        new = [text for text in dict.fromkeys(texts) if text not in self._cuts]
-        if len(new) > CUT_CACHE_SIZE:
-            return  # would not stay cached: each is cut when used
-        if len(self._cuts) + len(new) > CUT_CACHE_SIZE:
-            self._cuts.clear()
-        if len(new) >= parallel.MIN_ITEMS and parallel.can_fork():
-            # Sent back joined by spaces, which no word holds: a tenth of the cost of pickling the tuples.
-            cuts = (tuple(words.split(" ")) if words else () for words in parallel.map_halves(self._cut_joined, new))
-        else:
-            cuts = map(self._cut, new)  # on one core: nothing to send, so nothing to join
-        self._cuts.update(zip(new, cuts))
-
-    def _cut_joined(self, text: str) -> str:
-        return " ".join(self._cut(text))
 
     def _cut(self, text: str) -> tuple[str, ...]:
         """cut(), computed: jieba's cut(HMM=False) in one pass of its dictionary."""

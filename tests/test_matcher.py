@@ -13,7 +13,8 @@ from rapidfuzz import fuzz
 from bot.config import BotConfig
 from faq.analysis import Analyzer, _close, _marks
 from faq.loader import load_faq
-from faq.matcher import FEATURES, FEW_WORDS, PATTERN_AFTER, Matcher, _EntryGrams, _holds_any, _Query, aspects_of, best_of, ordered_bigrams
+from faq import parallel
+from faq.matcher import CONCEPT_SEPARATOR, FEATURES, FEW_WORDS, PATTERN_AFTER, Matcher, _EntryGrams, _holds_any, _Query, aspects_of, best_of, ordered_bigrams
 from faq.text import normalize, segmenter
 from tests.conftest import DATA, ROOT, STARTER_FAQ, write_faq
 
@@ -425,17 +426,17 @@ def _reference_text_evidence(matcher, index, query):
     analysis = query.analysis
     coverage = overlap = fuzzy = char = 0.0
     entry_grams, entry_chars = set(), set()
-    for p in matcher.entry_phrasings[index]:
-        phrasing = matcher.phrasings[p]
-        weights = phrasing.analysis.weights
+    for p, text in zip(matcher.entry_phrasings[index], matcher.entries[index].normalized):
+        phrasing, phrasing_analysis = matcher.phrasings[p], matcher.analyzer.analyze(text, repair=False)
+        weights = phrasing_analysis.weights
         common = [c for c in weights if c in analysis.weights]
         coverage = max(coverage, sum(weights[c] for c in common) / phrasing.total)
         shared = sum(min(weights[c], analysis.weights[c]) for c in common)
         overlap = max(overlap, 2 * shared / (phrasing.total + query.raw_total))
         fuzzy = max(fuzzy, fuzz.ratio(query.canon, phrasing.canon) / 100)
-        grams = set(ordered_bigrams(phrasing.analysis.content))
+        grams = set(ordered_bigrams(phrasing_analysis.content))
         entry_grams |= grams
-        entry_chars |= set(phrasing.analysis.content)
+        entry_chars |= set(phrasing_analysis.content)
         if query.gram_total:
             total = sum(matcher.gram_idf[g] for g in grams)
             char = max(char, 2 * sum(query.gram_weight[g] for g in query.gram_weight.keys() & grams) / (query.gram_total + total))
@@ -454,6 +455,26 @@ def test_the_comparison_with_every_phrasing_at_once_is_the_one_phrasing_by_phras
     compared = matcher._compare_text(candidates, query)
     for row, index in zip(compared, candidates):
         assert list(row) == pytest.approx(_reference_text_evidence(matcher, index, query), abs=1e-12)
+
+
+def test_an_faq_gathered_in_two_halves_is_indexed_as_in_one(monkeypatch):
+    # Entries 0 and 20 (of 29: one in each half) share a phrasing, so neither is listed under its concepts.
+    faq = load_faq(STARTER_FAQ)
+    shared = dataclasses.replace(faq.entries[20], normalized=faq.entries[20].normalized + (faq.entries[0].normalized[0],))
+    faq = dataclasses.replace(faq, entries=faq.entries[:20] + (shared,) + faq.entries[21:])
+    built = {}
+    for min_items in (10**9, 1):
+        monkeypatch.setattr(parallel, "MIN_ITEMS", min_items)
+        built[min_items] = Matcher(faq)
+    one, two = built[10**9], built[1]
+    key = CONCEPT_SEPARATOR.join(one.analyzer.analyze(faq.entries[0].normalized[0], repair=False).concepts)
+    assert two.listed == one.listed and two.listed[key] == -1
+    for name in ("phrasings", "entry_phrasings", "entry_share", "entry_counts", "entry_length", "entry_keywords",
+                 "entry_intents", "entry_texts", "distinct", "background", "gram_idf", "char_idf", "concept_ids"):
+        assert getattr(two, name) == getattr(one, name), name
+    assert {c: ids.tolist() for c, ids in two.postings.items()} == {c: ids.tolist() for c, ids in one.postings.items()}
+    assert (two._flat.tokens == one._flat.tokens).all() and (two.entry_vectors == one.entry_vectors).all()
+    assert two.analyzer._typo_vocab == one.analyzer._typo_vocab
 
 
 def test_entry_grams_are_each_phrasings_and_each_entrys_bigrams_and_characters_in_order():

@@ -114,7 +114,7 @@ def test_nothing_is_forked_beside_another_thread_for_few_items_or_for_workers_sh
 
 
 def test_a_large_faq_decides_the_same_whether_loaded_on_one_core_or_two(tmp_path):
-    """The matcher cuts a large FAQ's phrasings on two cores; nothing it decides may change with that."""
+    """The matcher gathers half a large FAQ's entries on a second core; nothing it decides may change with that."""
     script = HEADER + """
     sys.path.insert(0, "bench")
     import matcher_bench
@@ -140,7 +140,7 @@ def test_a_large_faq_decides_the_same_whether_loaded_on_one_core_or_two(tmp_path
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         outs[cores] = json.loads(done.stdout.strip().splitlines()[-1])
-    # Two steps run beside the parent: cutting the phrasings and summing the entries' vectors.
+    # Two steps run beside the parent: gathering the second half of the entries and summing their vectors.
     assert outs["one"]["forks"] == 0 and outs["two"]["forks"] == 2
     # On two cores every answer is simplified in the child; on one, each when its entry is first a candidate.
     assert outs["one"]["simplified"] == 0 and outs["two"]["simplified"] == 1000
