@@ -229,11 +229,6 @@ def _first_in_entry(ids: np.ndarray, owner: np.ndarray, distinct: int, entries: 
     return ids[first], np.bincount(owner[first], minlength=entries)
 
 
-def _vectors_and_answers(embedding: Embedding, entry_words: list[list[str]], answers: list[str]) -> tuple:
-    """What a large FAQ's load leaves to a child process: the entries' vectors, and its answers simplified."""
-    return embedding.embed_many_apart(entry_words), [to_simplified(answer) for answer in answers]
-
-
 def _ids(ids: dict[str, int], items: list[str]) -> np.ndarray:
     return np.fromiter(map(ids.__getitem__, items), np.int64, len(items))
 
@@ -412,11 +407,15 @@ class Matcher:
     # ---- building -------------------------------------------------------------------------
     def _build(self) -> None:
         size = len(self.entries)
-        texts = sum(len(entry.normalized) for entry in self.entries)
+        forking = sum(len(entry.normalized) for entry in self.entries) >= parallel.MIN_ITEMS and parallel.can_fork()
         # A large FAQ's second half is gathered in a child process meanwhile, on a second core: cutting
-        # and analysing its phrasings is most of a load (parallel.map_halves decides whether to fork).
-        halves = [(0, size // 2), (size // 2, size)] if texts >= parallel.MIN_ITEMS else [(0, size)]
-        part = _Part.joined(parallel.map_halves(self._gather, halves, min_items=2))
+        # and analysing its phrasings is most of a load.
+        second = beside(partial(self._gather, (size // 2, size)), worth_it=forking)
+        first = self._gather((0, size // 2))
+        # Answers are long: searched as text for the few candidates, never segmented, and simplified the
+        # first time an entry is one; a large FAQ's all at once, while the child finishes and sends its half.
+        self._answers: list[str | None] = [to_simplified(entry.answer) for entry in self.entries] if forking else [None] * size
+        part = _Part.joined([first, second()])
         owners = [index for index, count in enumerate(part.sizes) for _ in range(count)]
         self.phrasings: list[Phrasing] = list(map(Phrasing, owners, part.canons, part.totals))
         self.entry_phrasings: list[range] = [range(stop - count, stop) for stop, count in zip(accumulate(part.sizes), part.sizes)]
@@ -429,15 +428,9 @@ class Matcher:
         self.entry_texts: list[str] = part.texts
         postings, collection, entry_words, contents = part.postings, part.collection, part.words, part.contents
         concepts_flat, weights_flat, concept_counts = part.concepts, part.weights, part.concept_counts
-        # A large FAQ's entries' vectors are summed in a child process meanwhile, on a second core, and
-        # its answers simplified there too (else each the first time its entry is a candidate).
-        forking = len(self.phrasings) >= parallel.MIN_ITEMS and parallel.can_fork()
-        answers = [entry.answer for entry in self.entries] if forking else []
-        embedded = beside(partial(_vectors_and_answers, self.embedding, entry_words, answers), worth_it=forking)
+        # A large FAQ's entries' vectors are summed in a child process meanwhile, on the second core.
+        embedded = beside(partial(self.embedding.embed_many_apart, entry_words), worth_it=forking)
         grams = _EntryGrams(contents, [len(own) for own in self.entry_phrasings])
-        # Answers are long: searched as text for the few candidates, never segmented, and simplified
-        # the first time an entry is one (on one core, a tenth of a large FAQ's load otherwise).
-        self._answers: list[str | None] = [None] * len(self.entries)
         size = max(len(self.entries), 1)
         self.postings = {c: np.asarray(ids, dtype=np.int32) for c, ids in postings.items()}
         self.entry_sets = {c: frozenset(ids) for c, ids in postings.items()}
@@ -470,9 +463,7 @@ class Matcher:
             if len(word) > 1:
                 self.surfaces.setdefault(concept, ())
                 self.surfaces[concept] += (word,)
-        (self.entry_vectors, new_words, new_vectors), simplified = embedded()
-        if simplified:
-            self._answers = simplified
+        self.entry_vectors, new_words, new_vectors = embedded()
         self.embedding.remember(new_words, new_vectors)  # as embed_many would have: questions share these words
 
     def _gather(self, run: tuple[int, int]) -> "_Part":

@@ -13,8 +13,7 @@ from rapidfuzz import fuzz
 from bot.config import BotConfig
 from faq.analysis import Analyzer, _close, _marks
 from faq.loader import load_faq
-from faq import parallel
-from faq.matcher import CONCEPT_SEPARATOR, FEATURES, FEW_WORDS, PATTERN_AFTER, Matcher, _EntryGrams, _holds_any, _Query, aspects_of, best_of, ordered_bigrams
+from faq.matcher import CONCEPT_SEPARATOR, FEATURES, FEW_WORDS, PATTERN_AFTER, Matcher, _EntryGrams, _holds_any, _Part, _Query, aspects_of, best_of, ordered_bigrams
 from faq.text import normalize, segmenter
 from tests.conftest import DATA, ROOT, STARTER_FAQ, write_faq
 
@@ -457,24 +456,19 @@ def test_the_comparison_with_every_phrasing_at_once_is_the_one_phrasing_by_phras
         assert list(row) == pytest.approx(_reference_text_evidence(matcher, index, query), abs=1e-12)
 
 
-def test_an_faq_gathered_in_two_halves_is_indexed_as_in_one(monkeypatch):
+def test_an_faq_gathered_in_two_halves_is_indexed_as_in_one():
     # Entries 0 and 20 (of 29: one in each half) share a phrasing, so neither is listed under its concepts.
     faq = load_faq(STARTER_FAQ)
     shared = dataclasses.replace(faq.entries[20], normalized=faq.entries[20].normalized + (faq.entries[0].normalized[0],))
     faq = dataclasses.replace(faq, entries=faq.entries[:20] + (shared,) + faq.entries[21:])
-    built = {}
-    for min_items in (10**9, 1):
-        monkeypatch.setattr(parallel, "MIN_ITEMS", min_items)
-        built[min_items] = Matcher(faq)
-    one, two = built[10**9], built[1]
-    key = CONCEPT_SEPARATOR.join(one.analyzer.analyze(faq.entries[0].normalized[0], repair=False).concepts)
-    assert two.listed == one.listed and two.listed[key] == -1
-    for name in ("phrasings", "entry_phrasings", "entry_share", "entry_counts", "entry_length", "entry_keywords",
-                 "entry_intents", "entry_texts", "distinct", "background", "gram_idf", "char_idf", "concept_ids"):
-        assert getattr(two, name) == getattr(one, name), name
-    assert {c: ids.tolist() for c, ids in two.postings.items()} == {c: ids.tolist() for c, ids in one.postings.items()}
-    assert (two._flat.tokens == one._flat.tokens).all() and (two.entry_vectors == one.entry_vectors).all()
-    assert two.analyzer._typo_vocab == one.analyzer._typo_vocab
+    matcher = Matcher(faq)
+    size = len(faq.entries)
+    halves = _Part.joined([matcher._gather((0, size // 2)), matcher._gather((size // 2, size))])
+    whole = matcher._gather((0, size))
+    assert halves == whole
+    key = CONCEPT_SEPARATOR.join(matcher.analyzer.analyze(faq.entries[0].normalized[0], repair=False).concepts)
+    assert whole.listed[key] == -1 and matcher.listed == whole.listed
+    assert matcher.entry_share == whole.share and matcher.entry_texts == whole.texts
 
 
 def test_entry_grams_are_each_phrasings_and_each_entrys_bigrams_and_characters_in_order():
