@@ -339,9 +339,9 @@ def _holds_any(words: tuple[str, ...], pattern: bool = True):
 
 
 class _Part(NamedTuple):
-    """What Matcher._gather finds in a run of entries, the index's raw material: all of a small FAQ, or
-    half of a large one, gathered in a child process and sent back pickled (so: strings, numbers,
-    lists and dicts).
+    """What Matcher._gather finds in a run of entries, the index's raw material: each half of an FAQ's
+    entries; a large FAQ's second half is gathered in a child process and sent back pickled (so:
+    strings, numbers, lists and dicts).
 
     Lists of one item per phrasing (canons to concept_counts; the concepts and weights of all the
     phrasings, one after the other) or per entry (sizes to words); then what holds for the whole run.

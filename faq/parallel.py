@@ -11,15 +11,14 @@ import threading
 import time
 import warnings
 import weakref
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, TypeVar
 
 log = logging.getLogger(__name__)
 
-Item = TypeVar("Item")
 Result = TypeVar("Result")
 
-# Below this many items forking (~0.02 s with a large FAQ in memory) and sending the results back
-# cost more than the half of the work saved: a few thousand of an FAQ's phrasings.
+# Below this many of an FAQ's phrasings, forking (~0.02 s with a large FAQ in memory) and sending
+# the results back cost more than the half of the work saved.
 MIN_ITEMS = 4000
 # A child that has not answered this long after the parent finished its own part is stuck: the
 # parent does the child's part itself.
@@ -52,24 +51,12 @@ def can_fork() -> bool:
     )
 
 
-def map_halves(func: Callable[[Item], Result], items: Sequence[Item], min_items: int | None = None) -> list[Result]:
-    """[func(x) for x in items], the second half computed in a forked child when worth it and safe.
-
-    `func` must be pure (its result depends only on its argument and state the child inherits) and
-    its results picklable.
-    """
-    if len(items) < (MIN_ITEMS if min_items is None else min_items):
-        return [func(item) for item in items]
-    half = len(items) // 2
-    second = beside(lambda: [func(item) for item in items[half:]])
-    return [func(item) for item in items[:half]] + second()
-
-
 def beside(work: Callable[[], Result], worth_it: bool = True) -> Callable[[], Result]:
     """Start work() in a forked child process, if that is safe; call what is returned for its result.
 
-    `work` must be pure (see map_halves). Meanwhile the caller does other work. Whatever goes wrong
-    in the child, or without a child at all, the result is work() computed in this process.
+    `work` must be pure (its result depends only on state the child inherits) and its result
+    picklable. Meanwhile the caller does other work. Whatever goes wrong in the child, or without a
+    child at all, the result is work() computed in this process.
     """
     if not worth_it or not can_fork():
         return work

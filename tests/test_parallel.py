@@ -32,12 +32,16 @@ HEADER = """
     from faq import parallel
     logging.basicConfig(stream=sys.stderr)
     parent = os.getpid()
+
+    def halves(func, items, worth_it=True):
+        second = parallel.beside(lambda: [func(item) for item in items[5:]], worth_it)
+        return [func(item) for item in items[:5]] + second()
 """
 
 
 def test_the_second_half_is_computed_in_a_child_with_the_same_results():
     out = run(HEADER + """
-    results = parallel.map_halves(lambda n: (n * n, os.getpid()), list(range(10)), min_items=10)
+    results = halves(lambda n: (n * n, os.getpid()), list(range(10)))
     print(json.dumps({"values": [v for v, _ in results], "parent": parent, "pids": [p for _, p in results]}))
     """)
     assert out["values"] == [n * n for n in range(10)]
@@ -51,7 +55,7 @@ def test_a_failing_child_costs_time_not_results():
         if os.getpid() != parent:
             raise RuntimeError("the child breaks")
         return n * n
-    print(json.dumps({"values": parallel.map_halves(square, list(range(10)), min_items=10)}))
+    print(json.dumps({"values": halves(square, list(range(10)))}))
     """)
     assert out["values"] == [n * n for n in range(10)]
 
@@ -64,7 +68,7 @@ def test_a_stuck_child_is_killed_and_its_half_computed_here():
             time.sleep(60)
         return n * n
     started = time.monotonic()
-    values = parallel.map_halves(square, list(range(10)), min_items=10)
+    values = halves(square, list(range(10)))
     print(json.dumps({"values": values, "seconds": time.monotonic() - started}))
     """)
     assert out["values"] == [n * n for n in range(10)]
@@ -80,7 +84,7 @@ def test_a_child_whose_parent_fails_meanwhile_is_killed_and_reaped():
         return n * n
     started = time.monotonic()
     try:
-        parallel.map_halves(square, list(range(10)), min_items=10)
+        halves(square, list(range(10)))
     except ValueError:
         pass
     try:
@@ -93,20 +97,20 @@ def test_a_child_whose_parent_fails_meanwhile_is_killed_and_reaped():
     assert out == {"children": "none", "seconds": out["seconds"]} and out["seconds"] < 30
 
 
-def test_nothing_is_forked_beside_another_thread_for_few_items_or_for_workers_sharing_the_cores():
+def test_nothing_is_forked_when_not_worth_it_beside_another_thread_or_for_workers_sharing_the_cores():
     out = run(HEADER + """
-    few = parallel.map_halves(lambda n: os.getpid(), list(range(10)), min_items=11)
+    few = halves(lambda n: os.getpid(), list(range(10)), worth_it=False)
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()
-    beside_thread = parallel.map_halves(lambda n: os.getpid(), list(range(10)), min_items=10)
+    beside_thread = halves(lambda n: os.getpid(), list(range(10)))
     stop.set()
     thread.join()
     # As many server workers as cores, all loading at once: none forks.
     parallel.loading_together(len(os.sched_getaffinity(0)))
-    workers = parallel.map_halves(lambda n: os.getpid(), list(range(10)), min_items=10)
+    workers = halves(lambda n: os.getpid(), list(range(10)))
     parallel.loading_together(1)
-    alone = parallel.map_halves(lambda n: os.getpid(), list(range(10)), min_items=10)
+    alone = halves(lambda n: os.getpid(), list(range(10)))
     print(json.dumps({"parent": parent, "pids": sorted(set(few + beside_thread + workers)), "alone": sorted(set(alone))}))
     """)
     assert out["pids"] == [out["parent"]]
