@@ -337,13 +337,20 @@ def _entries(check: _Checker, top: dict, root, categories: dict, today: dt.date)
     if not isinstance(node, yaml.SequenceNode):
         check.error(node, "entries must be a list")
         return []
-    found = [(item, fields) for item in node.value if (fields := _entry_fields(check, item, categories, today))]
+    checked = []  # (item, its fields or None, its problems): each entry's are reported with its duplicates'
+    for item in node.value:
+        before = len(check.problems)
+        checked.append((item, _entry_fields(check, item, categories, today), check.problems[before:]))
+        del check.problems[before:]
     # The phrasings as the matcher sees them, all normalised at once.
-    normalized = iter(normalize_many([p for _, fields in found for p in (fields["question"], *fields["alternates"])]))
+    normalized = iter(normalize_many([p for _, fields, _ in checked if fields for p in (fields["question"], *fields["alternates"])]))
     entries: list[Entry] = []
     seen_ids: dict[str, int] = {}
     seen_phrasings: dict[str, tuple[Entry, object, int]] = {}  # normalised -> (entry, its node, which phrasing)
-    for item, fields in found:
+    for item, fields, problems in checked:
+        check.problems += problems
+        if fields is None:
+            continue
         entry = Entry(**fields, normalized=tuple(islice(normalized, 1 + len(fields["alternates"]))))
         if entry.id in seen_ids:
             check.error(entry.line, f"duplicate id {entry.id!r} (first at line {seen_ids[entry.id]})")

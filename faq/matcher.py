@@ -183,9 +183,9 @@ def _rows(count: int, factor: float, per_gram: float, per_char: float, totals: n
 
 
 class _EntryGrams:
-    """Every phrasing's distinct bigrams, and each entry's distinct bigrams and characters, numbered
-    and in the order they are first used, from the phrasings' content in numpy: ordered_bigrams() and
-    dicts per phrasing cost a sixth of a large FAQ's load.
+    """Every phrasing's distinct bigrams, and each entry's distinct bigrams and characters, in the
+    order they are first used (numbered by code point), from the phrasings' content in numpy:
+    ordered_bigrams() and dicts per phrasing cost a sixth of a large FAQ's load.
 
     A bigram is coded as one integer, its first character's code point above its second's plus one
     (0 for the one-character "bigram" of a one-character text), so numbering them is np.unique's.
@@ -341,7 +341,7 @@ def _holds_any(words: tuple[str, ...], pattern: bool = True):
 class _Part(NamedTuple):
     """What Matcher._gather finds in a run of entries, the index's raw material: each half of an FAQ's
     entries; a large FAQ's second half is gathered in a child process and sent back pickled (so:
-    strings, numbers, lists and dicts).
+    strings, numbers, lists, dicts and frozensets).
 
     Lists of one item per phrasing (canons to concept_counts; the concepts and weights of all the
     phrasings, one after the other) or per entry (sizes to words); then what holds for the whole run.

@@ -73,6 +73,18 @@ def test_every_problem_is_listed_not_just_the_first(tmp_path):
     assert faq is None and len(problems) == 2
 
 
+def test_problems_on_one_line_come_entry_by_entry(tmp_path):
+    # Entries written on one line (flow style): each entry's problems, then the next entry's.
+    text = """\
+        version: 1
+        categories: [{id: c, name: 类}]
+        entries: [{id: a, category: c, question: 口罩怎么买, answer: 买}, {id: a, category: c, question: 测温, answer: 测}, {id: d, category: c, question: 消毒, answer: 消, review_by: 2020-01-01}, {id: e, category: c, question: 口罩怎么买, answer: 买}]
+        """
+    faq, problems, _ = problems_of(tmp_path, text)
+    assert [message.split(" ")[0] + " " + message.split(" ")[1] for _, _, message in problems] == [
+        "duplicate id", "entry 'd'", "phrasing '口罩怎么买'"]
+
+
 def test_bad_yaml_gives_its_line(tmp_path):
     text = MINI_FAQ.replace("    answer: 错峰、分餐、同向就座。\n", "    answer: [未闭合\n")
     faq, problems, _ = problems_of(tmp_path, text)
