@@ -337,7 +337,9 @@ def _entries(check: _Checker, top: dict, root, categories: dict, today: dt.date)
     if not isinstance(node, yaml.SequenceNode):
         check.error(node, "entries must be a list")
         return []
-    checked = []  # (item, its fields or None, its problems): each entry's are reported with its duplicates'
+    # (item, its fields or None, the problems they have), so that each entry's problems are reported
+    # just before its duplicates', as when entries were checked in one pass.
+    checked = []
     for item in node.value:
         before = len(check.problems)
         checked.append((item, _entry_fields(check, item, categories, today), check.problems[before:]))
