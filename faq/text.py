@@ -106,7 +106,12 @@ def strip_symbols(text: str) -> str:
 @lru_cache(maxsize=8192)  # decide() and is_courtesy() both clean each message
 def clean(text: str, bot_name: str = "") -> str:
     """Normalise a message up to, but not including, greeting removal."""
-    return strip_symbols(strip_mentions(to_simplified(text), bot_name))
+    return _clean_simplified(to_simplified(text), bot_name)
+
+
+def _clean_simplified(simplified: str, bot_name: str) -> str:
+    """clean(), for a text already through to_simplified()."""
+    return strip_symbols(strip_mentions(simplified, bot_name))
 
 
 def strip_greetings(text: str) -> str:
@@ -139,9 +144,12 @@ def join_separable_verbs(text: str) -> str:
 @lru_cache(maxsize=8192)  # the same questions come again and again, through matcher and queue alike
 def normalize(text: str, bot_name: str = "") -> str:
     """The matcher's view of a message: cleaned, with greetings removed."""
-    cleaned = clean(text, bot_name)
-    stripped = strip_greetings(cleaned)
-    return join_separable_verbs(stripped or cleaned)
+    return _without_greetings(clean(text, bot_name))
+
+
+def _without_greetings(cleaned: str) -> str:
+    """normalize(), after clean(): greetings dropped (unless nothing else is left), split verbs joined."""
+    return join_separable_verbs(strip_greetings(cleaned) or cleaned)
 
 
 def normalize_many(texts: list[str], bot_name: str = "") -> list[str]:
@@ -157,8 +165,7 @@ def normalize_many(texts: list[str], bot_name: str = "") -> list[str]:
     normalized = []
     for text in nfkc:
         simplified = (next(converted) if "\n" not in text else _t2s.convert(text)).lower()
-        cleaned = strip_symbols(strip_mentions(simplified, bot_name))  # clean(), after to_simplified()
-        normalized.append(join_separable_verbs(strip_greetings(cleaned) or cleaned))
+        normalized.append(_without_greetings(_clean_simplified(simplified, bot_name)))
     return normalized
 
 
