@@ -139,7 +139,8 @@ def _collect(pid: int, read_end: int, wait_seconds: float) -> tuple | None:
     finally:
         _, status = os.waitpid(pid, 0)
     if status != 0:
-        log.warning("parallel load: the child process failed (status %d); doing its part here", status)
+        # The exit status, or minus the signal that ended it.
+        log.warning("parallel load: the child process failed (status %d); doing its part here", os.waitstatus_to_exitcode(status))
         return None
     try:
         return pickle.loads(b"".join(chunks))

@@ -55,9 +55,12 @@ def test_a_failing_child_costs_time_not_results():
         if os.getpid() != parent:
             raise RuntimeError("the child breaks")
         return n * n
-    print(json.dumps({"values": halves(square, list(range(10)))}))
+    warned = []
+    parallel.log.warning = lambda message, *args: warned.append(message % args)
+    print(json.dumps({"values": halves(square, list(range(10))), "warned": warned}))
     """)
     assert out["values"] == [n * n for n in range(10)]
+    assert out["warned"] == ["parallel load: the child process failed (status 1); doing its part here"]
 
 
 def test_a_stuck_child_is_killed_and_its_half_computed_here():
