@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import re
+import stat as stat_module
 import tempfile
 import threading
 import unicodedata
@@ -408,13 +409,16 @@ def jieba_dictionary() -> tuple[marisa_trie.Trie, array.array]:
     """jieba's dictionary, as its Tokenizer reads it: a trie of its words and their prefixes, and their
     counts by the trie's ids (0 for a prefix only), the total count last.
 
-    Read from a cache in the temporary directory, as jieba keeps its own, and written there the first
-    time: turning jieba's cache back into a dict of 500,000 words took most of a start (1.2 s here);
-    the trie is mapped from the file and its counts read as one array, in milliseconds.
+    Read from a cache in this user's own directory under the temporary one, and written there the
+    first time: turning jieba's cache back into a dict of 500,000 words took most of a start (1.2 s
+    here); the trie is mapped from the file and its counts read as one array, in milliseconds.
     """
     stat = _JIEBA_DICT.stat()
     key = hashlib.sha1(f"{_JIEBA_DICT}|{stat.st_size}|{stat.st_mtime_ns}|1".encode()).hexdigest()[:16]
-    base = Path(tempfile.gettempdir()) / f"fuyi-bot-jieba-{key}"
+    folder = _private_cache_dir()
+    if folder is None:
+        return _build_jieba_dictionary()
+    base = folder / f"jieba-{key}"
     trie_path, counts_path = base.with_suffix(".trie"), base.with_suffix(".counts")
     trie, counts = marisa_trie.Trie(), array.array("q")
     try:
@@ -427,7 +431,26 @@ def jieba_dictionary() -> tuple[marisa_trie.Trie, array.array]:
     return _write_jieba_dictionary(trie_path, counts_path)
 
 
-def _write_jieba_dictionary(trie_path: Path, counts_path: Path) -> tuple[marisa_trie.Trie, array.array]:
+def _private_cache_dir() -> Path | None:
+    """This user's cache directory in the temporary one (made if need be), or None (logged) when it
+    cannot be made or is not this user's alone: a file another user could plant there is never read."""
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    folder = Path(tempfile.gettempdir()) / (f"fuyi-bot-{uid}" if uid is not None else "fuyi-bot")
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        found = os.lstat(folder)
+    except OSError as error:
+        log.warning("no cache of jieba's dictionary (%s): each start builds it again", error)
+        return None
+    if uid is not None and (not stat_module.S_ISDIR(found.st_mode) or found.st_uid != uid or found.st_mode & 0o077):
+        log.warning("no cache of jieba's dictionary: %s is not a directory of this user's alone (mode 700); "
+                    "each start builds it again", folder)
+        return None
+    return folder
+
+
+def _build_jieba_dictionary() -> tuple[marisa_trie.Trie, array.array]:
+    """jieba_dictionary(), built from jieba's dict.txt (a few seconds)."""
     import jieba  # noqa: PLC0415  (imported only here: see _JIEBA_DICT)
 
     with open(_JIEBA_DICT, "rb") as handle:
@@ -437,6 +460,11 @@ def _write_jieba_dictionary(trie_path: Path, counts_path: Path) -> tuple[marisa_
     for word, count in freq.items():
         counts[trie[word]] = count
     counts[-1] = total
+    return trie, counts
+
+
+def _write_jieba_dictionary(trie_path: Path, counts_path: Path) -> tuple[marisa_trie.Trie, array.array]:
+    trie, counts = _build_jieba_dictionary()
     # Written under other names, then renamed: processes starting together each see a whole file.
     for path, write in ((trie_path, trie.save), (counts_path, lambda name: Path(name).write_bytes(counts.tobytes()))):
         partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")

@@ -1,5 +1,7 @@
 """Normalisation, courtesy detection and segmentation."""
+import os
 import random
+import stat
 import tempfile
 import unicodedata
 
@@ -117,14 +119,16 @@ def test_the_dictionary_is_jiebas_own_with_the_user_dictionary():
 def test_a_missing_or_broken_dictionary_cache_is_written_again(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     trie, counts = jieba_dictionary.__wrapped__()
-    cached = list(tmp_path.glob("fuyi-bot-jieba-*"))
+    folder = tmp_path / f"fuyi-bot-{os.getuid()}"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # this user's alone
+    cached = list(folder.glob("jieba-*"))
     assert sorted(p.suffix for p in cached) == [".counts", ".trie"]
     words = trie.keys()[:1000]
     expected = [counts[trie[w]] for w in words], counts[-1]
     next(p for p in cached if p.suffix == ".trie").write_bytes(b"not a trie")
     trie, counts = jieba_dictionary.__wrapped__()
     assert ([counts[trie[w]] for w in words], counts[-1]) == expected
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(folder.glob("*.tmp"))
     mapped = marisa_trie.Trie()
     mapped.mmap(str(next(p for p in cached if p.suffix == ".trie")))  # whole again, as the next start reads it
     assert len(mapped) == len(trie)
@@ -136,8 +140,20 @@ def test_a_dictionary_cache_that_cannot_be_written_still_gives_the_dictionary(tm
     monkeypatch.setattr(tempfile, "tempdir", str(blocked / "tmp"))  # under a file: nothing can be written there
     trie, counts = jieba_dictionary.__wrapped__()
     assert counts[trie["口罩"]] > 0 and len(counts) == len(trie) + 1
-    assert "could not write jieba's dictionary cache" in caplog.text
+    assert "no cache of jieba's dictionary" in caplog.text
     assert list(tmp_path.iterdir()) == [blocked]
+
+
+def test_a_dictionary_cache_directory_others_may_write_to_is_not_trusted(tmp_path, monkeypatch, caplog):
+    # Another user could have planted a forged dictionary in it: it is neither read nor written.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    shared = tmp_path / f"fuyi-bot-{os.getuid()}"
+    shared.mkdir()
+    shared.chmod(0o777)
+    trie, counts = jieba_dictionary.__wrapped__()
+    assert counts[trie["口罩"]] > 0 and len(counts) == len(trie) + 1
+    assert "is not a directory of this user's alone" in caplog.text
+    assert list(shared.iterdir()) == []
 
 
 def test_domain_dictionary_keeps_domain_words_whole():
