@@ -24,6 +24,7 @@ from pypinyin.seg.mmseg import seg as _pinyin_phrases
 
 from faq import lexicon
 from faq.alarms import raises_alarm
+from faq.bulk import bulk_build
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 USER_DICT = DATA_DIR / "userdict.txt"
@@ -555,5 +556,6 @@ def segmenter() -> Segmenter:
     global _segmenter
     with _segmenter_lock:
         if _segmenter is None:
-            _segmenter = Segmenter()
+            with bulk_build():
+                _segmenter = Segmenter()
         return _segmenter

@@ -1,10 +1,17 @@
 """The FAQ file format: every check names file:line; a broken file is refused whole."""
 import datetime as dt
+import gc
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from faq.bulk import bulk_build
 from faq.loader import FaqError, check_faq, load_faq
 from tests.conftest import MINI_FAQ, STARTER_FAQ, write_faq
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def problems_of(tmp_path, text, today=dt.date(2020, 3, 1)):
@@ -128,3 +135,32 @@ def test_a_file_saved_in_gbk_names_the_line_and_a_crlf_file_loads(tmp_path):
     loaded = load_faq(crlf)
     assert len(loaded.entries) == 4 and "\r" not in loaded.entries[0].answer
     assert loaded.version == hashlib.sha256(crlf.read_bytes()).hexdigest()[:12]  # what sha256sum prints
+
+
+def test_a_bulk_build_pauses_the_collector_and_always_restarts_it():
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with bulk_build():
+            assert not gc.isenabled()
+            with bulk_build():  # nested: only the outer one restarts it
+                pass
+            assert not gc.isenabled()
+            raise RuntimeError("a build that fails")
+    assert gc.isenabled()
+
+
+def test_starting_a_command_leaves_the_collector_running():
+    # A start pauses collections while it imports and reads its large tables; left paused, a long-running
+    # server would never free a reference cycle.
+    done = subprocess.run(
+        [sys.executable, "-c", "import gc, sys\n"
+         "from bot.cli import cli\n"
+         "import click\n"
+         "cli.get_command(click.Context(cli), 'ask')\n"
+         "from faq.matcher import shipped_embedding, shipped_prior\n"
+         "from faq.text import segmenter\n"
+         "segmenter(); shipped_prior(); shipped_embedding()\n"
+         "print(gc.isenabled(), 'faq.matcher' in sys.modules)"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]
