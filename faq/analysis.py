@@ -6,7 +6,8 @@ import re
 from typing import Mapping, NamedTuple
 
 from faq import lexicon
-from faq.text import Segmenter, load_synonym_file, normalize_term, pinyin_key, SYNONYMS_FILE
+from faq.pinyin import pinyin_key
+from faq.text import Segmenter, load_synonym_file, normalize_term, SYNONYMS_FILE
 
 INTENT_WEIGHT = 0.35
 FUNCTION_CHAR_FREQUENCY = 150_000  # jieba counts: 着 188,584, 的 318,825; 里 77,054, 读 5,660

@@ -1,16 +1,11 @@
-"""Chinese text handling: normalisation, courtesy detection, segmentation and pinyin."""
+"""Chinese text handling: normalisation, courtesy detection and segmentation."""
 from __future__ import annotations
 
 import array
-import contextlib
-import hashlib
 import importlib.util
 import logging
 import math
-import os
 import re
-import stat as stat_module
-import tempfile
 import threading
 import unicodedata
 from functools import lru_cache
@@ -18,11 +13,9 @@ from pathlib import Path
 
 import marisa_trie
 import opencc
-from pypinyin import Style, lazy_pinyin
-from pypinyin.constants import PHRASES_DICT, PINYIN_DICT
-from pypinyin.seg.mmseg import seg as _pinyin_phrases
 
 from faq import lexicon
+from faq import cache
 from faq.alarms import raises_alarm
 from faq.bulk import bulk_build
 
@@ -414,11 +407,10 @@ def jieba_dictionary() -> tuple[marisa_trie.Trie, array.array]:
     first time: turning jieba's cache back into a dict of 500,000 words took most of a start (1.2 s
     here); the trie is mapped from the file and its counts read as one array, in milliseconds.
     """
-    stat = _JIEBA_DICT.stat()
-    key = hashlib.sha1(f"{_JIEBA_DICT}|{stat.st_size}|{stat.st_mtime_ns}|1".encode()).hexdigest()[:16]
-    folder = _private_cache_dir()
+    folder = cache.private_dir()
     if folder is None:
         return _build_jieba_dictionary()
+    key = cache.key_of(_JIEBA_DICT)
     base = folder / f"jieba-{key}"
     trie_path, counts_path = base.with_suffix(".trie"), base.with_suffix(".counts")
     trie, counts = marisa_trie.Trie(), array.array("q")
@@ -430,24 +422,6 @@ def jieba_dictionary() -> tuple[marisa_trie.Trie, array.array]:
     except (OSError, RuntimeError, ValueError):  # none yet, or a broken one: write it again
         pass
     return _write_jieba_dictionary(trie_path, counts_path)
-
-
-def _private_cache_dir() -> Path | None:
-    """This user's cache directory in the temporary one (made if need be), or None (logged) when it
-    cannot be made or is not this user's alone: a file another user could plant there is never read."""
-    uid = os.getuid() if hasattr(os, "getuid") else None
-    folder = Path(tempfile.gettempdir()) / (f"fuyi-bot-{uid}" if uid is not None else "fuyi-bot")
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-        found = os.lstat(folder)
-    except OSError as error:
-        log.warning("no cache of jieba's dictionary (%s): each start builds it again", error)
-        return None
-    if uid is not None and (not stat_module.S_ISDIR(found.st_mode) or found.st_uid != uid or found.st_mode & 0o077):
-        log.warning("no cache of jieba's dictionary: %s is not a directory of this user's alone (mode 700); "
-                    "each start builds it again", folder)
-        return None
-    return folder
 
 
 def _build_jieba_dictionary() -> tuple[marisa_trie.Trie, array.array]:
@@ -466,16 +440,8 @@ def _build_jieba_dictionary() -> tuple[marisa_trie.Trie, array.array]:
 
 def _write_jieba_dictionary(trie_path: Path, counts_path: Path) -> tuple[marisa_trie.Trie, array.array]:
     trie, counts = _build_jieba_dictionary()
-    # Written under other names, then renamed: processes starting together each see a whole file.
-    for path, write in ((trie_path, trie.save), (counts_path, lambda name: Path(name).write_bytes(counts.tobytes()))):
-        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        try:
-            write(str(partial))
-            os.replace(partial, path)
-        except (OSError, RuntimeError) as error:  # a read-only temporary directory: the next start builds it again
-            log.warning("could not write jieba's dictionary cache %s: %s", path, error)
-            with contextlib.suppress(OSError):
-                partial.unlink()
+    cache.write_atomically(trie_path, trie.save)
+    cache.write_atomically(counts_path, lambda name: Path(name).write_bytes(counts.tobytes()))
     return trie, counts
 
 
@@ -503,48 +469,6 @@ def load_synonym_file(path: Path) -> list[list[str]]:
         if len(words) > 1:
             concepts.append(words)
     return concepts
-
-
-# Tone marks to plain letters, ü to v: pypinyin's Style.NORMAL.
-_TONELESS = str.maketrans({ch: plain for plain, marked in {"a": "āáǎà", "e": "ēéěè", "i": "īíǐì", "o": "ōóǒò",
-                                                         "u": "ūúǔù", "v": "ǖǘǚǜü", "n": "ńňǹ", "m": "ḿ"}.items()
-                           for ch in marked})
-
-
-@lru_cache(maxsize=100_000)
-def pinyin_key(word: str) -> str:
-    """Toneless pinyin of a word, syllables joined by spaces (homophone typos share it).
-
-    For Chinese characters, pypinyin's own steps read straight from its tables: phrases by its
-    segmentation, else each character's first reading. The same as lazy_pinyin(word, Style.NORMAL)
-    (tests/test_text.py holds it to that) at a quarter of the cost, which a large FAQ's load pays
-    once per word.
-    """
-    if not all("\u4e00" <= ch <= "\u9fff" for ch in word):
-        return " ".join(lazy_pinyin(word, style=Style.NORMAL, errors="ignore"))
-    if all(word[i : i + 2] not in _PHRASE_PREFIXES for i in range(len(word) - 1)):
-        # No phrase starts anywhere in it: pypinyin's segmentation would give it character by character
-        # (a typo window, as a rule). PHRASES_DICT holds no single characters (tests/test_text.py).
-        return " ".join(reading for ch in word if (reading := _char_reading(ch)))
-    syllables = []
-    for phrase in _pinyin_phrases.cut(word):
-        readings = PHRASES_DICT.get(phrase)
-        if readings is not None:
-            syllables += [reading[0].translate(_TONELESS) for reading in readings]
-        else:
-            syllables += [reading for ch in phrase if (reading := _char_reading(ch))]
-    return " ".join(syllables)
-
-
-# Every prefix of a pypinyin phrase (its segmenter's own set).
-_PHRASE_PREFIXES = getattr(_pinyin_phrases._prefix_set, "_set", _pinyin_phrases._prefix_set)
-
-
-@lru_cache(maxsize=None)  # at most the 21,000 characters of the block
-def _char_reading(ch: str) -> str:
-    """A character's first reading without tones ("" when pypinyin has none)."""
-    readings = PINYIN_DICT.get(ord(ch))
-    return readings.split(",")[0].translate(_TONELESS) if readings else ""
 
 
 _segmenter: Segmenter | None = None

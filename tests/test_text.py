@@ -11,8 +11,10 @@ import pytest
 
 from faq.text import DATA_DIR as DATA
 from faq.text import USER_DICT, Segmenter, jieba_dictionary
+from faq import pinyin
+from faq.pinyin import pinyin_key, tables
 from faq.text import (NOT_NOUNS_FILE, clean, is_courtesy, jieba_not_nouns, join_separable_verbs, normalize, normalize_many,
-                      pinyin_key, segmenter, strip_symbols, to_nfkc, to_simplified)
+                      segmenter, strip_symbols, to_nfkc, to_simplified)
 
 
 @pytest.mark.parametrize(
@@ -140,7 +142,7 @@ def test_a_dictionary_cache_that_cannot_be_written_still_gives_the_dictionary(tm
     monkeypatch.setattr(tempfile, "tempdir", str(blocked / "tmp"))  # under a file: nothing can be written there
     trie, counts = jieba_dictionary.__wrapped__()
     assert counts[trie["口罩"]] > 0 and len(counts) == len(trie) + 1
-    assert "no cache of jieba's dictionary" in caplog.text
+    assert "no cache of tables between runs" in caplog.text
     assert list(tmp_path.iterdir()) == [blocked]
 
 
@@ -198,6 +200,23 @@ def test_pinyin_key_reads_as_lazy_pinyin_does():
     assert not any(len(phrase) == 1 for phrase in PHRASES_DICT)  # what pinyin_key's shortcut relies on
     for window in windows:
         assert pinyin_key(window) == " ".join(lazy_pinyin(window, style=Style.NORMAL, errors="ignore")), window
+
+
+def test_pinyin_tables_missing_or_broken_are_written_again_and_built_in_memory_without_a_cache(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    words = ["消毒", "重新开工", "银行", "一", "乐观"]
+    expected = {w: (tables()[w] if w in tables() else None) for w in words}
+    first = pinyin.tables.__wrapped__()
+    (written,) = (tmp_path / f"fuyi-bot-{os.getuid()}").glob("pinyin-*.trie")
+    written.write_bytes(b"not a trie")
+    again = pinyin.tables.__wrapped__()
+    assert {w: (again[w] if w in again else None) for w in words} == expected == {w: (first[w] if w in first else None) for w in words}
+    mapped = marisa_trie.BytesTrie()
+    mapped.mmap(str(written))  # whole again, as the next start reads it
+    assert len(mapped) == len(again)
+    monkeypatch.setattr(tempfile, "tempdir", str(written))  # under a file: no cache directory at all
+    alone = pinyin.tables.__wrapped__()
+    assert len(alone) == len(again) and "no cache of tables between runs" in caplog.text
 
 
 def test_to_nfkc_is_unicode_nfkc():
