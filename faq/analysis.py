@@ -7,7 +7,7 @@ from typing import Mapping, NamedTuple
 
 from faq import lexicon
 from faq.pinyin import pinyin_key
-from faq.text import Segmenter, load_synonym_file, normalize_term, SYNONYMS_FILE
+from faq.text import Segmenter, normalize_term, shipped_synonyms
 
 INTENT_WEIGHT = 0.35
 FUNCTION_CHAR_FREQUENCY = 150_000  # jieba counts: 着 188,584, 的 318,825; 里 77,054, 读 5,660
@@ -33,10 +33,10 @@ class Analyzer:
     """Turns normalised text into concepts; built once per FAQ, with its synonyms and vocabulary."""
 
     def __init__(self, segmenter: Segmenter, faq_synonyms=(), extra_words=()):
-        groups = load_synonym_file(SYNONYMS_FILE) + [list(g) for g in faq_synonyms]
+        groups = [*shipped_synonyms(), *(tuple(map(normalize_term, g)) for g in faq_synonyms)]
         self.canonical: dict[str, str] = {}
         for group in groups:
-            terms = [t for t in (normalize_term(w) for w in group) if t]
+            terms = [t for t in group if t]
             if not terms:
                 continue
             # A word already in a group joins that group's concept, so FAQ synonyms extend shipped ones.

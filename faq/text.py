@@ -242,7 +242,7 @@ class Segmenter:
         self._total, self._added = self._counts[-1], {}
         self._not_nouns = frozenset(NOT_NOUNS_FILE.read_text(encoding="utf-8").split())
         self._load_user_dict(USER_DICT)
-        for concept in load_synonym_file(SYNONYMS_FILE) if synonyms else ():
+        for concept in shipped_synonyms() if synonyms else ():
             self._add_words(concept)
 
     def _count(self, piece: str) -> int | None:
@@ -272,8 +272,8 @@ class Segmenter:
         return copy
 
     def _add_words(self, words) -> None:
+        """Add words, each already as normalize_term() gives it."""
         for word in words:
-            word = normalize_term(word)
             if len(word) > 1 and " " not in word and not self._count(word):
                 self._add_word(word, max(self._suggest_freq(word, self._cut_block(word)), 100))
 
@@ -459,6 +459,13 @@ def jieba_not_nouns() -> list[str]:
 def normalize_term(word: str) -> str:
     """A dictionary term (synonym, keyword) in the form matching sees."""
     return strip_symbols(to_simplified(word)).replace(" ", "")
+
+
+@lru_cache(maxsize=1)
+def shipped_synonyms() -> tuple[tuple[str, ...], ...]:
+    """The shipped synonym groups (faq/data/synonyms.txt), each word as normalize_term() gives it:
+    read once per process, for the segmenter and for every FAQ's Analyzer."""
+    return tuple(tuple(map(normalize_term, group)) for group in load_synonym_file(SYNONYMS_FILE))
 
 
 def load_synonym_file(path: Path) -> list[list[str]]:
