@@ -39,7 +39,15 @@ def pinyin_key(word: str) -> str:
         from pypinyin import Style, lazy_pinyin  # noqa: PLC0415  (typo repair asks only of Chinese words)
 
         return " ".join(lazy_pinyin(word, style=Style.NORMAL, errors="ignore"))
-    if not any(_starts_a_phrase(word[i : i + 2]) for i in range(len(word) - 1)):
+    starts = _STARTS
+    for i in range(len(word) - 1):
+        pair = word[i : i + 2]
+        found = starts.get(pair)
+        if found is None:
+            found = _starts_a_phrase(pair)
+        if found:
+            break
+    else:
         # No phrase starts anywhere in it: the segmentation would give it character by character
         # (a typo window, as a rule).
         return " ".join(reading for ch in word if (reading := _char_reading(ch)))
@@ -54,9 +62,16 @@ def pinyin_key(word: str) -> str:
 
 
 # Each a lookup in the trie, remembered: the trie's are slower than a dict's.
-@lru_cache(maxsize=100_000)
+_STARTS: dict[str, bool] = {}  # text -> whether a phrase starts with it (most often asked of two characters)
+
+
 def _starts_a_phrase(text: str) -> bool:
-    return _PREFIX + text in tables()
+    found = _STARTS.get(text)
+    if found is None:
+        if len(_STARTS) > 200_000:  # typos keep bringing new pairs: stay bounded
+            _STARTS.clear()
+        found = _STARTS[text] = _PREFIX + text in tables()
+    return found
 
 
 @lru_cache(maxsize=100_000)
