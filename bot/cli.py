@@ -6,7 +6,6 @@ import importlib
 import click
 
 from bot.config import ConfigError, load_config
-from faq.bulk import bulk_build
 
 
 # Each command's module; imported when the command runs, so `run.py ask` never loads the web server.
@@ -28,8 +27,7 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.commands and name in COMMAND_MODULES:
-            with bulk_build():  # the matcher's imports build large tables (pypinyin's): no collections meanwhile
-                importlib.import_module(COMMAND_MODULES[name])
+            importlib.import_module(COMMAND_MODULES[name])
         return super().get_command(ctx, name)
 
 

@@ -271,8 +271,7 @@ def shipped_prior() -> QuestionPrior:
 @lru_cache(maxsize=1)
 def shipped_embedding() -> Embedding:
     """faq/data/embedding.npz, read once per process."""
-    with bulk_build():
-        return load_embedding()
+    return load_embedding()
 
 
 def verifier_features(matrix: np.ndarray, logits: np.ndarray, probs: np.ndarray) -> np.ndarray:

@@ -14,10 +14,8 @@ from pathlib import Path
 import marisa_trie
 import opencc
 
-from faq import lexicon
-from faq import cache
+from faq import cache, lexicon
 from faq.alarms import raises_alarm
-from faq.bulk import bulk_build
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 USER_DICT = DATA_DIR / "userdict.txt"
@@ -487,6 +485,5 @@ def segmenter() -> Segmenter:
     global _segmenter
     with _segmenter_lock:
         if _segmenter is None:
-            with bulk_build():
-                _segmenter = Segmenter()
+            _segmenter = Segmenter()
         return _segmenter

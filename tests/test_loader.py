@@ -150,8 +150,8 @@ def test_a_bulk_build_pauses_the_collector_and_always_restarts_it():
 
 
 def test_starting_a_command_leaves_the_collector_running():
-    # A start pauses collections while it imports and reads its large tables; left paused, a long-running
-    # server would never free a reference cycle.
+    # A start pauses collections while it reads the question prior; left paused, a long-running server
+    # would never free a reference cycle.
     done = subprocess.run(
         [sys.executable, "-c", "import gc, sys\n"
          "from bot.cli import cli\n"
