@@ -8,6 +8,8 @@ import logging
 import os
 import stat
 import tempfile
+import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -17,8 +19,13 @@ log = logging.getLogger(__name__)
 def private_dir() -> Path | None:
     """This user's cache directory in the temporary one (made if need be), or None (logged) when it
     cannot be made or is not this user's alone: a file another user could plant there is never read."""
+    return _private_dir(tempfile.gettempdir())
+
+
+@lru_cache(maxsize=4)  # checked, and a refusal logged, once per process (per temporary directory)
+def _private_dir(temporary: str) -> Path | None:
     uid = os.getuid() if hasattr(os, "getuid") else None
-    folder = Path(tempfile.gettempdir()) / (f"fuyi-bot-{uid}" if uid is not None else "fuyi-bot")
+    folder = Path(temporary) / (f"fuyi-bot-{uid}" if uid is not None else "fuyi-bot")
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
         found = os.lstat(folder)
@@ -32,10 +39,11 @@ def private_dir() -> Path | None:
     return folder
 
 
-def key_of(*files: Path, version: int = 1) -> str:
-    """A name for what is built from these files: it changes when one of them does."""
+def key_of(*files: Path, also: str = "1") -> str:
+    """A name for what is built from these files (and `also`, what else it depends on): it changes
+    when one of them does."""
     parts = [f"{path}|{path.stat().st_size}|{path.stat().st_mtime_ns}" for path in files]
-    return hashlib.sha1("|".join([*parts, str(version)]).encode()).hexdigest()[:16]
+    return hashlib.sha1("|".join([*parts, also]).encode()).hexdigest()[:16]
 
 
 def write_atomically(path: Path, write: Callable[[str], object]) -> None:
@@ -43,7 +51,7 @@ def write_atomically(path: Path, write: Callable[[str], object]) -> None:
 
     A failure is logged, not raised: the next start builds the table again.
     """
-    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # threads of a process too
     try:
         write(str(partial))
         os.replace(partial, path)

@@ -264,7 +264,7 @@ def load_models(path: Path = RANKER_FILE) -> Models:
 @lru_cache(maxsize=1)
 def shipped_prior() -> QuestionPrior:
     """faq/data/prior.json, read once per process (every FAQ reload builds a Matcher)."""
-    with bulk_build():  # 61,000 n-grams' entries: collections meanwhile were two thirds of the read
+    with bulk_build():  # 61,000 n-grams' entries: collections meanwhile were a third or more of the read
         return load_prior()
 
 

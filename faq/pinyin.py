@@ -7,6 +7,7 @@ of every process. The file is written from pypinyin's tables the first time (faq
 from __future__ import annotations
 
 import importlib.util
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from faq import cache
 
 # Found without importing pypinyin: only a new cache file needs its tables.
 _PYPINYIN = Path(importlib.util.find_spec("pypinyin").origin).resolve().parent
-_TABLES = (_PYPINYIN / "phrases_dict.py", _PYPINYIN / "pinyin_dict.py")
+# Its data and their loaders: a new version of pypinyin changes them.
+_TABLES = tuple(_PYPINYIN / name for name in ("phrases_dict.json", "pinyin_dict.json", "phrases_dict.py", "pinyin_dict.py")
+                if (_PYPINYIN / name).exists())
 # Keys of the trie beside the phrases (a phrase has two characters or more; tests/test_text.py):
 _CHAR = "\x01"  # + a character: its first reading
 _PREFIX = "\x02"  # + the start of some phrase (the phrase itself included): pypinyin's prefix set
@@ -118,11 +121,12 @@ def tables() -> marisa_trie.BytesTrie:
     folder = cache.private_dir()
     if folder is None:
         return _build_tables()
-    path = folder / f"pinyin-{cache.key_of(*_TABLES)}.trie"
+    # pypinyin leaves its phrases out when PYPINYIN_NO_PHRASES is set: such a table is another file.
+    path = folder / f"pinyin-{cache.key_of(*_TABLES, also=os.environ.get('PYPINYIN_NO_PHRASES', ''))}.trie"
     trie = marisa_trie.BytesTrie()
     try:
         trie.mmap(str(path))
-        if _CHAR + "一" in trie:  # a whole file
+        if _CHAR + "一" in trie:  # a table of ours (marisa refuses a truncated file), not another trie
             return trie
     except (OSError, RuntimeError, ValueError):  # none yet, or a broken one: write it again
         pass

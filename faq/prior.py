@@ -78,7 +78,7 @@ class QuestionPrior:
     @classmethod
     def from_json(cls, data: dict) -> "QuestionPrior":
         # The lookup table straight from the file: building idf and weights first was a tenth of a start.
-        table = dict(zip(data["grams"], zip(data["idf"], [weight or 0.0 for weight in data["weights"]])))
+        table = dict(zip(data["grams"], zip(data["idf"], [weight or 0.0 for weight in data["weights"]], strict=True), strict=True))
         return cls._from_table(table, float(data["bias"]))
 
 

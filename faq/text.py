@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import array
 import importlib.util
-import logging
 import math
 import re
 import threading
@@ -22,7 +21,6 @@ USER_DICT = DATA_DIR / "userdict.txt"
 SYNONYMS_FILE = DATA_DIR / "synonyms.txt"
 
 CUT_CACHE_SIZE = 200_000  # texts; a 10,000-entry FAQ has ~50,000 phrasings
-log = logging.getLogger(__name__)
 _t2s = opencc.OpenCC("t2s")
 # jieba's own block and letter patterns, so Segmenter.cut gives exactly jieba's words.
 _JIEBA_HAN = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)", re.U)

@@ -11,7 +11,7 @@ import pytest
 
 from faq.text import DATA_DIR as DATA
 from faq.text import USER_DICT, Segmenter, jieba_dictionary
-from faq import pinyin
+from faq import cache, pinyin
 from faq.pinyin import pinyin_key, tables
 from faq.text import (NOT_NOUNS_FILE, clean, is_courtesy, jieba_not_nouns, join_separable_verbs, normalize, normalize_many,
                       segmenter, strip_symbols, to_nfkc, to_simplified)
@@ -203,20 +203,37 @@ def test_pinyin_key_reads_as_lazy_pinyin_does():
 
 
 def test_pinyin_tables_missing_or_broken_are_written_again_and_built_in_memory_without_a_cache(tmp_path, monkeypatch, caplog):
+    keys = ["消毒", "重新", "银行", "乐观", pinyin._CHAR + "一", pinyin._CHAR + "行", pinyin._PREFIX + "银", pinyin._PREFIX + "重新"]
+    read = lambda trie: {key: trie.get(key) for key in keys}  # noqa: E731
+    expected = read(tables())  # this process's own, before the temporary directory moves
+    assert all(value is not None for value in expected.values())
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    words = ["消毒", "重新开工", "银行", "一", "乐观"]
-    expected = {w: (tables()[w] if w in tables() else None) for w in words}
-    first = pinyin.tables.__wrapped__()
+    assert read(pinyin.tables.__wrapped__()) == expected  # built, and written
     (written,) = (tmp_path / f"fuyi-bot-{os.getuid()}").glob("pinyin-*.trie")
-    written.write_bytes(b"not a trie")
-    again = pinyin.tables.__wrapped__()
-    assert {w: (again[w] if w in again else None) for w in words} == expected == {w: (first[w] if w in first else None) for w in words}
+    assert read(pinyin.tables.__wrapped__()) == expected  # mapped from the file
+    broken = tmp_path / "broken"
+    broken.write_bytes(b"not a trie")
+    os.replace(broken, written)  # as a write is put in place (the file mapped above stays whole)
+    assert read(pinyin.tables.__wrapped__()) == expected  # built and written again
     mapped = marisa_trie.BytesTrie()
     mapped.mmap(str(written))  # whole again, as the next start reads it
-    assert len(mapped) == len(again)
+    assert read(mapped) == expected
     monkeypatch.setattr(tempfile, "tempdir", str(written))  # under a file: no cache directory at all
-    alone = pinyin.tables.__wrapped__()
-    assert len(alone) == len(again) and "no cache of tables between runs" in caplog.text
+    assert read(pinyin.tables.__wrapped__()) == expected
+    assert "no cache of tables between runs" in caplog.text
+
+
+def test_a_cache_file_that_cannot_be_put_in_place_is_logged_and_the_table_still_given(tmp_path, monkeypatch, caplog):
+    expected = tables().get("银行")  # this process's own, before the temporary directory moves
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("PYPINYIN_NO_PHRASES", raising=False)
+    folder = cache.private_dir()
+    target = folder / f"pinyin-{cache.key_of(*pinyin._TABLES, also='')}.trie"
+    target.mkdir()  # a directory where the file would go: the rename fails
+    built = pinyin.tables.__wrapped__()
+    assert built.get("银行") == expected == [b"yin hang"]
+    assert "could not write the cache file" in caplog.text
+    assert not list(folder.glob("*.tmp")) and target.is_dir()
 
 
 def test_to_nfkc_is_unicode_nfkc():
