@@ -9,10 +9,10 @@ import jieba
 import marisa_trie
 import pytest
 
-from faq.text import DATA_DIR as DATA
-from faq.text import USER_DICT, Segmenter, jieba_dictionary
 from faq import cache, pinyin
 from faq.pinyin import pinyin_key, tables
+from faq.text import DATA_DIR as DATA
+from faq.text import USER_DICT, Segmenter, jieba_dictionary
 from faq.text import (NOT_NOUNS_FILE, clean, is_courtesy, jieba_not_nouns, join_separable_verbs, normalize, normalize_many,
                       segmenter, strip_symbols, to_nfkc, to_simplified)
 
