@@ -408,15 +408,15 @@ class Matcher:
 
     # ---- building -------------------------------------------------------------------------
     def _build(self) -> None:
-        size = len(self.entries)
+        half = len(self.entries) // 2
         forking = sum(len(entry.normalized) for entry in self.entries) >= parallel.MIN_ITEMS and parallel.can_fork()
         # A large FAQ's second half is gathered in a child process meanwhile, on a second core: cutting
         # and analysing its phrasings is most of a load.
-        second = beside(partial(self._gather, (size // 2, size)), worth_it=forking)
-        first = self._gather((0, size // 2))
+        second = beside(partial(self._gather, (half, len(self.entries))), worth_it=forking)
+        first = self._gather((0, half))
         # Answers are long: searched as text for the few candidates, never segmented, and simplified the
         # first time an entry is one; a large FAQ's all at once, while the child finishes and sends its half.
-        self._answers: list[str | None] = [to_simplified(entry.answer) for entry in self.entries] if forking else [None] * size
+        self._answers: list[str | None] = [to_simplified(entry.answer) for entry in self.entries] if forking else [None] * len(self.entries)
         part = _Part.joined([first, second()])
         owners = [index for index, count in enumerate(part.sizes) for _ in range(count)]
         self.phrasings: list[Phrasing] = list(map(Phrasing, owners, part.canons, part.totals))
