@@ -38,6 +38,9 @@ class FaqConfig:
     # Draft entries and alternates from cadres' answers (`faq drafts`, `faq approve`);
     # None: faq-drafts.yaml beside the database.
     drafts_path: Path | None = None
+    # The built index is kept between runs in this user's cache directory (faq/kept.py): a start with
+    # the FAQ unchanged reads it back instead of building it. False: every start builds.
+    keep_index: bool = True
 
 
 @dataclass(frozen=True)

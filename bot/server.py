@@ -46,7 +46,8 @@ def create_app(config: Config, *, clock: Callable[[], float] | None = None, serv
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
     clock = clock or time.time
     store = Store(config.storage.path, background_checkpoints=serving).init()
-    live = LiveFaq(config.faq.path, config.bot, reload_seconds=config.faq.reload_seconds)
+    live = LiveFaq(config.faq.path, config.bot, reload_seconds=config.faq.reload_seconds,
+                   keep_index=config.faq.keep_index)
     # The matcher's first question loads dictionaries lazily (~150 ms): pay that before the
     # first enterprise asks, not during its request.
     live.matcher().decide("复工复产需要什么材料")

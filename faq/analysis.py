@@ -71,6 +71,15 @@ class Analyzer:
                 self._used_chars.add(word)
         self._window_cache.clear()  # after the vocabulary has grown: no verdict from a half-learned one stays
 
+    def learned(self) -> tuple:
+        """What learn_vocabulary() has learned, for relearn() in another process."""
+        return self._typo_vocab, self._typo_marks, self._used_chars
+
+    def relearn(self, learned: tuple) -> None:
+        """Take what another Analyzer of the same FAQ learned (learned()), instead of learning it again."""
+        self._typo_vocab, self._typo_marks, self._used_chars = learned
+        self._window_cache.clear()
+
     def analyze(self, normalized: str, repair: bool = True, refuse: frozenset[str] = frozenset(),
                 split: Mapping[str, tuple[str, ...]] | None = None) -> Analysis:
         """Concepts of a normalised text, in order, each once; `refuse` lists typo repairs not to make,

@@ -55,7 +55,7 @@ def write_atomically(path: Path, write: Callable[[str], object]) -> None:
     try:
         write(str(partial))
         os.replace(partial, path)
-    except (OSError, RuntimeError) as error:
+    except Exception as error:  # whatever it was (a full disk, an object that cannot be pickled), never fatal
         log.warning("could not write the cache file %s: %s", path, error)
         with contextlib.suppress(OSError):
             partial.unlink()

@@ -8,7 +8,7 @@ from dataclasses import replace
 import click
 
 from bot.cli import cli, config_option, get_config
-from faq.loader import FaqError, check_faq, load_faq
+from faq.loader import FaqError, check_faq
 
 
 def decision_json(question: str, decision) -> str:
@@ -44,13 +44,13 @@ def ask(config_path, faq_path, as_json, question):
 
         printf '员工就餐是否分开\\n收到\\n' | python run.py ask --json
     """
-    from faq.matcher import Matcher
+    from faq.kept import load_matcher
 
     config = get_config(config_path)
     if faq_path:
         config = replace(config, faq=replace(config.faq, path=faq_path))
     try:
-        matcher = Matcher(load_faq(config.faq.path), config.bot)
+        matcher = load_matcher(config.faq.path, config.bot, keep=config.faq.keep_index)
     except FaqError as exc:
         raise click.ClickException(f"the FAQ has errors:\n{exc}") from None
 
@@ -129,12 +129,12 @@ def faq_eval(config_path, faq_path, misses, questions):
         python run.py faq eval tests/data/eval_starter_dev.yaml --misses
     """
     from faq.evaluation import LabelledError, evaluate, load_labelled
-    from faq.matcher import Matcher
+    from faq.kept import load_matcher
 
     config = get_config(config_path)
     path = faq_path or config.faq.path
     try:
-        matcher = Matcher(load_faq(path), config.bot)
+        matcher = load_matcher(path, config.bot, keep=config.faq.keep_index)
     except FaqError as exc:
         raise click.ClickException(f"the FAQ has errors:\n{exc}") from None
     try:

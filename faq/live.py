@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from bot.config import BotConfig
-from faq.loader import FaqError, load_faq
+from faq.kept import load_matcher
+from faq.loader import FaqError
 from faq.matcher import Matcher
 
 log = logging.getLogger(__name__)
@@ -21,15 +22,17 @@ SETTLE_SECONDS = 0.1
 class LiveFaq:
     """Holds the current Matcher; a changed file is loaded off to the side and swapped in whole."""
 
-    def __init__(self, path: str | Path, settings: BotConfig | None = None, reload_seconds: float = 2.0):
+    def __init__(self, path: str | Path, settings: BotConfig | None = None, reload_seconds: float = 2.0,
+                 keep_index: bool = True):
         self.path = Path(path)
         self.settings = settings or BotConfig()
         self.reload_seconds = reload_seconds
+        self.keep_index = keep_index
         self._lock = threading.Lock()
         self._checked_at = 0.0
         self._error: str | None = None
         self._stamp = self._file_stamp()
-        self._matcher = Matcher(load_faq(self.path), self.settings)  # the first load must succeed
+        self._matcher = self._load()  # the first load must succeed
         self._loaded_at = dt.datetime.now(dt.timezone.utc)
 
     def matcher(self) -> Matcher:
@@ -63,7 +66,7 @@ class LiveFaq:
         if settle and stamp is not None and time.time() - stamp[0] / 1e9 < SETTLE_SECONDS:
             return False  # being written right now (editors and `>` write in place): look again soon
         try:
-            matcher = Matcher(load_faq(self.path), self.settings)
+            matcher = self._load()
         except FaqError as exc:
             self._stamp = self._settled(stamp)
             self._error = str(exc)
@@ -82,6 +85,9 @@ class LiveFaq:
         self._error = None
         log.info("FAQ reloaded from %s: %d entries", self.path, len(matcher.entries))
         return True
+
+    def _load(self) -> Matcher:
+        return load_matcher(self.path, self.settings, keep=self.keep_index)
 
     def _settled(self, before: tuple | None) -> tuple | None:
         """The stamp to remember for what was just read; None (read it again) if the file changed meanwhile."""

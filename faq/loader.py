@@ -103,10 +103,10 @@ class Faq:
         return category.team if category else None
 
 
-def load_faq(path: str | Path, today: dt.date | None = None) -> Faq:
-    """Load and check an FAQ file; raise FaqError listing every error."""
+def load_faq(path: str | Path, today: dt.date | None = None, raw: bytes | None = None) -> Faq:
+    """Load and check an FAQ file (or `raw`, its bytes as already read); raise FaqError listing every error."""
     with bulk_build():
-        faq, problems = _parse(Path(path), today or dt.date.today())
+        faq, problems = _parse(Path(path), today or dt.date.today(), raw)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise FaqError(errors)
@@ -204,10 +204,10 @@ class _Checker:
         return None
 
 
-def _parse(path: Path, today: dt.date) -> tuple[Faq | None, list[Problem]]:
+def _parse(path: Path, today: dt.date, raw: bytes | None = None) -> tuple[Faq | None, list[Problem]]:
     check = _Checker(path)
     try:
-        raw = path.read_bytes()
+        raw = path.read_bytes() if raw is None else raw
         text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text would
     except FileNotFoundError:
         check.error(1, "no such file")

@@ -390,11 +390,47 @@ class _Part(NamedTuple):
         return whole
 
 
+# A Matcher's attributes that built() leaves out: shared with other indexes, or filled as questions come.
+_NOT_BUILT = frozenset({"faq", "settings", "analyzer", "entries", "models", "prior", "embedding",
+                        "phrasings", "_scratch", "_finders", "_aspects", "_kinds"})
+
+
 class Matcher:
     """An FAQ index; decide() turns a question into a Decision."""
 
     def __init__(self, faq: Faq, settings: BotConfig | None = None, models: Models | None = None,
                  prior: QuestionPrior | None = None, embedding: Embedding | None = None):
+        self._share(faq, settings, models, prior, embedding)
+        with bulk_build():
+            self._build()
+        self._start_asking()
+
+    @classmethod
+    def rebuilt(cls, faq: Faq, built: dict, settings: BotConfig | None = None) -> "Matcher":
+        """The Matcher of `faq` from what built() gave for the same FAQ file, code and shipped data."""
+        self = cls.__new__(cls)
+        self._share(faq, settings)
+        built = dict(built)
+        self.analyzer.relearn(built.pop("vocabulary"))
+        owners, canons, totals = built.pop("phrasings")
+        vars(self).update(built)
+        self.phrasings = list(map(Phrasing, owners, canons, totals))
+        self.embedding.remember(*self._new_words)
+        self._start_asking()
+        return self
+
+    def built(self) -> dict:
+        """What the build made, to be kept between runs (faq/kept.py): none of what is shared with other
+        indexes or filled as questions come, so rebuilt() gives a Matcher that decides as this one does."""
+        built = {name: value for name, value in vars(self).items() if name not in _NOT_BUILT}
+        built["_answers"] = list(self._answers)  # answer() fills it as entries are asked for
+        # Columns: three lists read back in a tenth of the time of 60,000 named tuples.
+        built["phrasings"] = tuple(map(list, zip(*self.phrasings))) or ([], [], [])
+        built["vocabulary"] = self.analyzer.learned()
+        return built
+
+    def _share(self, faq: Faq, settings: BotConfig | None, models: Models | None = None,
+               prior: QuestionPrior | None = None, embedding: Embedding | None = None) -> None:
         self.faq = faq
         self.settings = settings or BotConfig()
         keywords = [k for e in faq.entries for k in e.keywords]
@@ -403,8 +439,13 @@ class Matcher:
         self.models = models or load_models()
         self.prior = prior or shipped_prior()
         self.embedding = embedding or shipped_embedding()
-        with bulk_build():
-            self._build()
+
+    def _start_asking(self) -> None:
+        """What questions fill as they come, empty."""
+        self._scratch = threading.local()
+        self._finders: dict[tuple[str, str], tuple] = {}
+        self._aspects: dict[tuple[int, str], bool] = {}  # (entry, aspect) -> mentioned; filled as asked
+        self._kinds: dict[tuple[int, str], bool] = {}  # (entry, kind of answer) -> its answer gives it; filled as asked
 
     # ---- building -------------------------------------------------------------------------
     def _build(self) -> None:
@@ -450,23 +491,19 @@ class Matcher:
         self.concept_ids = {c: i for i, c in enumerate(postings)}
         self.gram_ids = {g: i for i, g in enumerate(grams.grams, len(self.concept_ids))}
         self.char_ids = {c: i for i, c in enumerate(grams.chars, len(self.concept_ids) + len(self.gram_ids))}
-        self._scratch = threading.local()
         self._flat = _Flat.build(self, concepts_flat, weights_flat, concept_counts, grams)
         # In the FAQ's order, not a set's: which of two homophones a typo becomes must not vary by process.
         self.analyzer.learn_vocabulary(part.surfaces)
         # Synonyms of concepts the FAQ uses: a repair to any other word would be refused (_repair_fits),
         # and the shipped list has thousands of words whose pinyin is not worth computing for nothing.
         self.analyzer.learn_vocabulary(w for w, c in self.analyzer.canonical.items() if c in postings)
-        self._finders: dict[tuple[str, str], tuple] = {}
-        self._aspects: dict[tuple[int, str], bool] = {}  # (entry, aspect) -> mentioned; filled as asked
-        self._kinds: dict[tuple[int, str], bool] = {}  # (entry, kind of answer) -> its answer gives it; filled as asked
         self.surfaces: dict[str, tuple[str, ...]] = {}
         for word, concept in self.analyzer.canonical.items():
             if len(word) > 1:
                 self.surfaces.setdefault(concept, ())
                 self.surfaces[concept] += (word,)
-        self.entry_vectors, new_words, new_vectors = embedded()
-        self.embedding.remember(new_words, new_vectors)  # as embed_many would have: questions share these words
+        self.entry_vectors, *self._new_words = embedded()
+        self.embedding.remember(*self._new_words)  # as embed_many would have: questions share these words
 
     def _gather(self, run: tuple[int, int]) -> "_Part":
         """What the index is built from, for the entries of a run (start, stop) of them."""

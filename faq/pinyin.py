@@ -18,7 +18,7 @@ from faq import cache
 # Found without importing pypinyin: only a new cache file needs its tables.
 _PYPINYIN = Path(importlib.util.find_spec("pypinyin").origin).resolve().parent
 # Its data and their loaders: a new version of pypinyin changes them.
-_TABLES = tuple(_PYPINYIN / name for name in ("phrases_dict.json", "pinyin_dict.json", "phrases_dict.py", "pinyin_dict.py")
+TABLES = tuple(_PYPINYIN / name for name in ("phrases_dict.json", "pinyin_dict.json", "phrases_dict.py", "pinyin_dict.py")
                 if (_PYPINYIN / name).exists())
 # Keys of the trie beside the phrases (a phrase has two characters or more; tests/test_text.py):
 _CHAR = "\x01"  # + a character: its first reading
@@ -122,7 +122,7 @@ def tables() -> marisa_trie.BytesTrie:
     if folder is None:
         return _build_tables()
     # pypinyin leaves its phrases out when PYPINYIN_NO_PHRASES is set: such a table is another file.
-    path = folder / f"pinyin-{cache.key_of(*_TABLES, also=os.environ.get('PYPINYIN_NO_PHRASES', ''))}.trie"
+    path = folder / f"pinyin-{cache.key_of(*TABLES, also=os.environ.get('PYPINYIN_NO_PHRASES', ''))}.trie"
     trie = marisa_trie.BytesTrie()
     try:
         trie.mmap(str(path))

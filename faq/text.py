@@ -26,7 +26,7 @@ _t2s = opencc.OpenCC("t2s")
 _JIEBA_HAN = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)", re.U)
 _JIEBA_ENG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")  # jieba's re_eng, [a-zA-Z0-9]
 # Found without importing jieba, which imports pkg_resources (0.2 s of a start); only a new cache needs it.
-_JIEBA_DICT = Path(importlib.util.find_spec("jieba").origin).resolve().parent / "dict.txt"
+JIEBA_DICT = Path(importlib.util.find_spec("jieba").origin).resolve().parent / "dict.txt"
 _USER_DICT_LINE = re.compile("^(.+?)( [0-9]+)?( [a-z]+)?$")  # jieba's re_userdict: word, count, tag
 _NOUN_TAGS = frozenset({"n", "nz", "nt", "ns", "nr", "nrt", "nrfg", "vn", "an", "eng", "j", "l", "i"})
 # Its words of two characters or more tagged as no kind of noun (jieba_not_nouns() writes it): read in
@@ -406,7 +406,7 @@ def jieba_dictionary() -> tuple[marisa_trie.Trie, array.array]:
     folder = cache.private_dir()
     if folder is None:
         return _build_jieba_dictionary()
-    key = cache.key_of(_JIEBA_DICT)
+    key = cache.key_of(JIEBA_DICT)
     base = folder / f"jieba-{key}"
     trie_path, counts_path = base.with_suffix(".trie"), base.with_suffix(".counts")
     trie, counts = marisa_trie.Trie(), array.array("q")
@@ -422,9 +422,9 @@ def jieba_dictionary() -> tuple[marisa_trie.Trie, array.array]:
 
 def _build_jieba_dictionary() -> tuple[marisa_trie.Trie, array.array]:
     """jieba_dictionary(), built from jieba's dict.txt (a few seconds)."""
-    import jieba  # noqa: PLC0415  (imported only here: see _JIEBA_DICT)
+    import jieba  # noqa: PLC0415  (imported only here: see JIEBA_DICT)
 
-    with open(_JIEBA_DICT, "rb") as handle:
+    with open(JIEBA_DICT, "rb") as handle:
         freq, total = jieba.Tokenizer.gen_pfdict(handle)
     trie = marisa_trie.Trie(freq)
     counts = array.array("q", bytes(8 * (len(trie) + 1)))
@@ -444,7 +444,7 @@ def _write_jieba_dictionary(trie_path: Path, counts_path: Path) -> tuple[marisa_
 def jieba_not_nouns() -> list[str]:
     """The words of jieba's dictionary, two characters or more, whose part of speech is no kind of noun (sorted)."""
     tags = {}
-    with open(_JIEBA_DICT, encoding="utf-8") as handle:
+    with open(JIEBA_DICT, encoding="utf-8") as handle:
         for line in handle:
             parts = line.split()
             if len(parts) == 3:

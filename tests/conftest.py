@@ -46,6 +46,14 @@ entries:
 """
 
 
+@pytest.fixture(autouse=True)
+def indexes_kept_before_the_next_test():
+    """A test's FAQ index is written by a thread: the next test starts without it (it would stop forks)."""
+    yield
+    from faq.kept import finish_writing
+    finish_writing()
+
+
 def train_ranker():
     """bench/train_ranker.py as a module: which labelled sets the shipped models learned from."""
     spec = importlib.util.spec_from_file_location("train_ranker", ROOT / "bench" / "train_ranker.py")

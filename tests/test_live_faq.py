@@ -35,17 +35,17 @@ def test_a_file_that_changes_while_it_is_read_is_read_again(mini_faq, monkeypatc
     prefix = MINI_FAQ[: MINI_FAQ.index("  - id: supplies.shortage")]  # valid YAML, two entries short
     mini_faq.write_text(prefix, encoding="utf-8")
     age(mini_faq, 1)
-    real_load = faq.live.load_faq
+    real_load = faq.live.load_matcher
 
-    def load_while_the_editor_finishes(path):
-        loaded = real_load(path)
+    def load_while_the_editor_finishes(path, *args, **kwargs):
+        loaded = real_load(path, *args, **kwargs)
         mini_faq.write_text(MINI_FAQ + NEW_ENTRY, encoding="utf-8")  # the rest of the save lands now
         return loaded
 
-    monkeypatch.setattr(faq.live, "load_faq", load_while_the_editor_finishes)
+    monkeypatch.setattr(faq.live, "load_matcher", load_while_the_editor_finishes)
     assert not live._reload_if_changed(settle=True)  # the half-file is not swapped in
     assert len(live.matcher().faq.entries) == 4
-    monkeypatch.setattr(faq.live, "load_faq", real_load)
+    monkeypatch.setattr(faq.live, "load_matcher", real_load)
     age(mini_faq, 1)
     assert live._reload_if_changed(settle=True)
     assert len(live.matcher().faq.entries) == 5

@@ -228,7 +228,7 @@ def test_a_cache_file_that_cannot_be_put_in_place_is_logged_and_the_table_still_
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.delenv("PYPINYIN_NO_PHRASES", raising=False)
     folder = cache.private_dir()
-    target = folder / f"pinyin-{cache.key_of(*pinyin._TABLES, also='')}.trie"
+    target = folder / f"pinyin-{cache.key_of(*pinyin.TABLES, also='')}.trie"
     target.mkdir()  # a directory where the file would go: the rename fails
     built = pinyin.tables.__wrapped__()
     assert built.get("银行") == expected == [b"yin hang"]

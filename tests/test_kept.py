@@ -1,0 +1,135 @@
+"""The built index kept between runs: read back only for the same bytes and code, and decides as built."""
+import datetime as dt
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from faq import kept
+from faq.evaluation import load_labelled
+from faq.kept import load_matcher
+from faq.loader import FaqError
+from faq.matcher import Matcher
+from tests.conftest import DATA, MINI_FAQ, ROOT, STARTER_FAQ, write_faq
+
+TODAY = dt.date(2026, 11, 30)
+NEW_ENTRY = """\
+  - id: loan.subsidy
+    category: supplies
+    question: 小微企业贷款贴息怎么申请？
+    answer: 向区金融办提交申请表和贷款合同。
+"""
+
+
+@pytest.fixture
+def folder(tmp_path):
+    made = tmp_path / "kept"
+    made.mkdir(mode=0o700)
+    return made
+
+
+def index_files(folder):
+    return sorted(folder.glob("index-*.pickle"))
+
+
+def decisions(matcher, questions):
+    return [matcher.decide(q) for q in questions]
+
+
+def test_a_kept_index_decides_as_the_one_built(tmp_path, folder):
+    path = tmp_path / "faq.yaml"
+    shutil.copy(STARTER_FAQ, path)
+    built = load_matcher(path, folder=folder, today=TODAY, wait=True)
+    assert len(index_files(folder)) == 1
+    read = load_matcher(path, folder=folder, today=TODAY)
+    assert read is not built and read.faq == built.faq
+    questions = [item.question for item in load_labelled(DATA / "eval_starter_dev.yaml")]
+    assert decisions(read, questions) == decisions(built, questions)
+    assert len(index_files(folder)) == 1  # read, not written again
+
+
+def test_the_kept_index_is_what_is_served(mini_faq, folder):
+    load_matcher(mini_faq, folder=folder, wait=True)
+    [file] = index_files(folder)
+    with open(file, "rb") as handle:
+        handle.readline()
+        dates, faq, built = pickle.load(handle)
+    built["_answers"] = ["（读自保存的索引）"] * len(built["_answers"])
+    with open(file, "wb") as handle:
+        handle.write(kept.FORMAT)
+        pickle.dump((dates, faq, built), handle)
+    assert load_matcher(mini_faq, folder=folder).answer(0) == "（读自保存的索引）"
+
+
+def test_an_edit_builds_a_new_index(mini_faq, folder):
+    load_matcher(mini_faq, folder=folder, wait=True)
+    mini_faq.write_text(MINI_FAQ + NEW_ENTRY, encoding="utf-8")
+    matcher = load_matcher(mini_faq, folder=folder, wait=True)
+    assert "loan.subsidy" in matcher.faq.by_id
+    assert matcher.decide("小微企业贷款贴息怎么申请").faq_id == "loan.subsidy"
+    assert len(index_files(folder)) == 2
+
+
+def test_an_faq_with_errors_is_refused_and_nothing_is_kept(tmp_path, folder):
+    path = write_faq(tmp_path, MINI_FAQ.replace("category: supplies", "category: nowhere", 1))
+    with pytest.raises(FaqError, match="nowhere"):
+        load_matcher(path, folder=folder, wait=True)
+    assert not index_files(folder)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign", "garbage"])
+def test_a_damaged_index_is_built_again(mini_faq, folder, damage, caplog):
+    expected = load_matcher(mini_faq, folder=folder, wait=True).decide("车间多久消毒一次")
+    [file] = index_files(folder)
+    whole = file.read_bytes()
+    file.write_bytes({"truncated": whole[: len(whole) // 2], "foreign": b"another program's file\n" + whole[20:],
+                      "garbage": kept.FORMAT + b"\x80\x05garbage"}[damage])
+    matcher = load_matcher(mini_faq, folder=folder, wait=True)
+    assert matcher.decide("车间多久消毒一次") == expected
+    assert damage == "foreign" or "cannot be read" in caplog.text  # a file not of this format is just replaced
+    assert file.read_bytes() == whole  # written again, whole
+
+
+def test_an_entry_falling_due_is_warned_of_the_next_day(tmp_path, folder):
+    path = write_faq(tmp_path, MINI_FAQ.replace("    effective: 2020-02-21\n", "    review_by: 2026-12-01\n"))
+    assert not load_matcher(path, folder=folder, today=dt.date(2026, 11, 30), wait=True).faq.warnings
+    assert not load_matcher(path, folder=folder, today=dt.date(2026, 12, 1)).faq.warnings  # due today, not past
+    [warning] = load_matcher(path, folder=folder, today=dt.date(2026, 12, 2), wait=True).faq.warnings
+    assert "due for review on 2026-12-01" in warning.message
+    [warning] = load_matcher(path, folder=folder, today=dt.date(2026, 12, 3)).faq.warnings
+    assert not load_matcher(path, folder=folder, today=dt.date(2026, 11, 30)).faq.warnings  # the clock went back
+
+
+def test_nothing_is_kept_when_told_not_to(mini_faq, folder):
+    assert isinstance(load_matcher(mini_faq, folder=folder, keep=False, wait=True), Matcher)
+    assert not index_files(folder)
+
+
+def test_only_the_most_recently_used_indexes_stay(tmp_path, folder):
+    paths = [write_faq(tmp_path, MINI_FAQ, name=f"faq{n}.yaml") for n in range(kept.KEEP_FILES + 2)]
+    for n, path in enumerate(paths[:kept.KEEP_FILES]):
+        load_matcher(path, folder=folder, wait=True)
+        for file in index_files(folder):  # mtimes a second apart, oldest first, whatever the file system
+            os.utime(file, (file.stat().st_mtime - 1,) * 2)
+    oldest = min(index_files(folder), key=lambda f: f.stat().st_mtime)
+    load_matcher(paths[0], folder=folder)  # used again: now the most recent
+    assert max(index_files(folder), key=lambda f: f.stat().st_mtime) == oldest
+    for path in paths[kept.KEEP_FILES:]:
+        load_matcher(path, folder=folder, wait=True)
+    files = index_files(folder)
+    assert len(files) == kept.KEEP_FILES and oldest in files
+
+
+def test_a_command_that_ends_at_once_leaves_an_index_the_next_one_reads(mini_faq):
+    run = [sys.executable, str(ROOT / "run.py"), "ask", "--faq", str(mini_faq), "--json", "车间多久消毒一次"]
+    first = subprocess.run(run, capture_output=True, text=True, cwd=ROOT, check=True)
+    from faq import cache
+    [file] = cache.private_dir().glob(f"index-{kept._key(mini_faq, mini_faq.read_bytes())}.pickle")
+    os.utime(file, (0, 0))
+    second = subprocess.run(run, capture_output=True, text=True, cwd=ROOT, check=True)
+    assert second.stdout == first.stdout and '"faq_id": "disinfection.frequency"' in second.stdout
+    assert file.stat().st_mtime > 0  # read back, and marked as used
+    file.unlink()
