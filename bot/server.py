@@ -253,10 +253,13 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
 
 def _check_startup(config: Config) -> None:
     """Fail before forking workers if the FAQ or the database cannot be used."""
+    from faq.kept import is_kept
     from faq.loader import FaqError, load_faq
 
     try:
-        load_faq(config.faq.path)  # checked, not indexed: each worker builds its own index
+        # Checked, not indexed: each worker builds its own index, or reads the one kept (then the file was checked).
+        if not (config.faq.keep_index and is_kept(config.faq.path)):
+            load_faq(config.faq.path)
     except FaqError as exc:
         raise click.ClickException(f"faq.path: the FAQ file cannot be loaded:\n{exc}") from None
     try:

@@ -65,6 +65,16 @@ def load_matcher(path: str | Path, settings: BotConfig | None = None, today: dt.
     return matcher
 
 
+def is_kept(path: str | Path) -> bool:
+    """Whether an index of the FAQ file as it is now is kept: it loaded without errors then, and
+    needs no checking again (by this code)."""
+    folder = cache.private_dir()
+    try:
+        return folder is not None and (folder / f"index-{_key(Path(path), Path(path).read_bytes())}.pickle").is_file()
+    except OSError:
+        return False
+
+
 def finish_writing() -> None:
     """Wait until the indexes being kept are written (a thread left running stops forks: faq/parallel.py)."""
     for writer in list(_writers):

@@ -133,3 +133,15 @@ def test_a_command_that_ends_at_once_leaves_an_index_the_next_one_reads(mini_faq
     assert second.stdout == first.stdout and '"faq_id": "disinfection.frequency"' in second.stdout
     assert file.stat().st_mtime > 0  # read back, and marked as used
     file.unlink()
+
+
+def test_is_kept_says_whether_the_file_as_it_is_now_was_indexed(mini_faq):
+    assert not kept.is_kept(mini_faq)
+    load_matcher(mini_faq, wait=True)  # in this user's own cache directory
+    assert kept.is_kept(mini_faq)
+    original = mini_faq.read_bytes()
+    mini_faq.write_text(MINI_FAQ + NEW_ENTRY, encoding="utf-8")
+    assert not kept.is_kept(mini_faq)
+    mini_faq.write_bytes(original)
+    kept.cache.private_dir().joinpath(f"index-{kept._key(mini_faq, original)}.pickle").unlink()
+    assert not kept.is_kept(mini_faq) and not kept.is_kept(mini_faq.parent / "missing.yaml")
