@@ -251,15 +251,39 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
     run_gunicorn(config)
 
 
+def _keep_index_for_workers(config: Config) -> bool:
+    """Build the FAQ's index and keep it, in a child process, so that the workers read it back rather
+    than each build it at once on a core of its own, and the master holds none of it; True if kept."""
+    from faq.kept import is_kept, load_matcher
+    from faq.loader import FaqError
+
+    if not hasattr(os, "fork") or threading.active_count() > 1:  # a thread's lock could stay held in the child
+        return False
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            load_matcher(config.faq.path, config.bot, wait=True)
+            status = 0
+        except FaqError:
+            pass  # the master checks the file again, and says what is wrong with it
+        except Exception:
+            log.exception("the FAQ's index could not be built before the workers started")
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0 and is_kept(config.faq.path)
+
+
 def _check_startup(config: Config) -> None:
     """Fail before forking workers if the FAQ or the database cannot be used."""
     from faq.kept import is_kept
     from faq.loader import FaqError, load_faq
 
     try:
-        # Checked, not indexed: each worker builds its own index, or reads the one kept (then the file was checked).
-        if not (config.faq.keep_index and is_kept(config.faq.path)):
-            load_faq(config.faq.path)
+        # A kept index was built from a file without errors; else one is built for the workers to read back.
+        if not (config.faq.keep_index and (is_kept(config.faq.path) or _keep_index_for_workers(config))):
+            load_faq(config.faq.path)  # checked only (and why it cannot be indexed said): each worker builds its index
     except FaqError as exc:
         raise click.ClickException(f"faq.path: the FAQ file cannot be loaded:\n{exc}") from None
     try:

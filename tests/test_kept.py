@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import click
 import pytest
 
 from faq import kept
@@ -145,3 +146,20 @@ def test_is_kept_says_whether_the_file_as_it_is_now_was_indexed(mini_faq):
     mini_faq.write_bytes(original)
     kept.cache.private_dir().joinpath(f"index-{kept._key(mini_faq, original)}.pickle").unlink()
     assert not kept.is_kept(mini_faq) and not kept.is_kept(mini_faq.parent / "missing.yaml")
+
+
+def test_serve_keeps_the_index_before_its_workers_start_and_then_checks_no_more(tmp_path):
+    from bot.config import config_from_dict
+    from bot.server import _check_startup
+    path = write_faq(tmp_path, MINI_FAQ)
+    config = config_from_dict({"faq": {"path": str(path)}, "storage": {"path": str(tmp_path / "bot.db")}})
+    try:
+        _check_startup(config)  # builds the index in a child process
+        assert kept.is_kept(path)
+        path.write_text(MINI_FAQ.replace("keywords:", "keyword:"), encoding="utf-8")
+        with pytest.raises(click.ClickException, match="unknown key 'keyword'"):
+            _check_startup(config)
+        assert not kept.is_kept(path)
+    finally:
+        for file in kept.cache.private_dir().glob(f"index-{kept._key(path, MINI_FAQ.encode())}.pickle"):
+            file.unlink()
