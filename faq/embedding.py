@@ -59,19 +59,21 @@ class Embedding:
         return vectors
 
     def embed_many_apart(self, texts: Sequence[Sequence[str]]) -> tuple[np.ndarray, list[str], np.ndarray]:
-        """embed_many, leaving the word cache as it was: (the vectors, the words not cached, their vectors).
+        """embed_many, leaving the word cache as it was: (the vectors, the texts' words, their vectors).
 
-        For a child process: the parent then remember()s the words, as embed_many would have.
+        Every word is summed anew in one batch, whatever the cache holds: a word a question brought
+        was summed alone, which can differ in the last bit, and an FAQ's vectors must not depend on
+        what a process was asked before (faq/kept.py keeps them for other processes). For a child
+        process too: the parent then remember()s the words, as embed_many does.
         """
         words = list(chain.from_iterable(texts))
-        index = {word: i for i, word in enumerate(dict.fromkeys(words))}
+        distinct = list(dict.fromkeys(words))
+        index = {word: i for i, word in enumerate(distinct)}
         rows = np.fromiter(map(index.__getitem__, words), np.int64, len(words))
         starts = np.cumsum([0] + [len(text) for text in texts[:-1]], dtype=np.int64)
         sums = _Sums(rows, np.ones(len(rows), dtype=np.float32), starts, len(texts))
-        found, missing = self._split(index)
-        computed = self._compute(missing)
-        found.update(zip(missing, computed))
-        return _unit(sums.forward(self._stack([found[w] for w in index]))), missing, computed
+        computed = self._batch(distinct)
+        return _unit(sums.forward(computed)), distinct, computed
 
     def word_vectors(self, words: Sequence[str]) -> np.ndarray:
         """Each word's vector: its n-grams' vectors times their IDF, summed."""
@@ -110,8 +112,14 @@ class Embedding:
     def _compute(self, words: list[str]) -> np.ndarray:
         """The vectors of words, one row each."""
         if len(words) <= FEW_NEW_WORDS:
-            # A question's few new words: each its own small product (the batch below costs ~0.1 ms to set up).
+            # A question's few new words: each its own small product (a batch costs ~0.1 ms to set up).
             return self._stack([self._word_vector(word) for word in words])
+        return self._batch(words)
+
+    def _batch(self, words: list[str]) -> np.ndarray:
+        """The vectors of words, one row each, summed as one sparse product."""
+        if not words:
+            return self._stack([])
         return _Sums(*_sparse([[w] for w in words], self.column, self.idf, scale=False), len(words)).forward(self.vectors)
 
     def _stack(self, vectors: list[np.ndarray]) -> np.ndarray:

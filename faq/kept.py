@@ -1,10 +1,10 @@
-"""The built index kept between runs: a start or worker with the FAQ file unchanged reads it back
-(0.5–1 s at 10,000 entries) instead of building it again (4–6 s).
+"""The built index kept between runs: a start, worker or command with the FAQ file unchanged reads it
+back (0.45–0.7 s for 10,000 entries here) instead of building it again (4–5.5 s).
 
-The file is a pickle in this user's own cache directory (faq/cache.py: refused unless it is theirs
-alone, mode 700), named by everything the index is built from: the FAQ file's path and bytes, this
-package's code and data, and the versions of the libraries that segment and convert. A file that
-cannot be read back is built again; the build is then kept, by a thread, for the next start.
+The file is a pickle in this user's own cache directory (faq/cache.py: read only when it and the file
+are this user's alone), named by everything the index is built from: the FAQ file's path and bytes,
+this package's code and shipped data, and the libraries that segment and convert. A file that cannot
+be read back is built again; a build is kept for the next start by a thread.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,7 +33,9 @@ from faq.matcher import Matcher
 log = logging.getLogger(__name__)
 
 FORMAT = b"fuyi-bot index 1\n"
-KEEP_FILES = 4  # indexes of other FAQ files or edits stay this many, the most recently used
+# This user's indexes (of every FAQ file, edit and checkout) stay this many, the most recently used.
+KEEP_FILES = 4
+ABANDONED_SECONDS = 3600  # a partly written file this old was left by a process that died writing it
 _writers: set[threading.Thread] = set()
 
 
@@ -50,10 +53,10 @@ def load_matcher(path: str | Path, settings: BotConfig | None = None, today: dt.
         raw = None  # load_faq says what is wrong with the file
     if folder is None or raw is None:
         return Matcher(load_faq(path, today, raw), settings)
-    file = folder / f"index-{_key(path, raw)}.pickle"
-    faq_and_built = _read(file, today)
-    if faq_and_built is not None:
-        return Matcher.rebuilt(*faq_and_built, settings)
+    file = folder / _name(path, raw)
+    matcher = _read_back(file, today, settings)
+    if matcher is not None:
+        return matcher
     faq = load_faq(path, today, raw)
     matcher = Matcher(faq, settings)
     kept = (_dates_alike(faq, today), faq, matcher.built())  # now: answers fill the matcher's lists later
@@ -70,7 +73,7 @@ def is_kept(path: str | Path) -> bool:
     needs no checking again (by this code)."""
     folder = cache.private_dir()
     try:
-        return folder is not None and (folder / f"index-{_key(Path(path), Path(path).read_bytes())}.pickle").is_file()
+        return folder is not None and (folder / _name(Path(path), Path(path).read_bytes())).is_file()
     except OSError:
         return False
 
@@ -81,48 +84,59 @@ def finish_writing() -> None:
         writer.join()
 
 
-def _key(path: Path, raw: bytes) -> str:
-    """A name for the index of these bytes at this path, built by this code."""
-    return hashlib.sha256(b"\0".join([str(path).encode(), raw, _code_key().encode()])).hexdigest()[:24]
+def _name(path: Path, raw: bytes) -> str:
+    """The file name of the index of these bytes at this path, built by this code."""
+    key = hashlib.sha256(b"\0".join([str(path).encode(), raw, _code_key().encode()])).hexdigest()[:24]
+    return f"index-{key}.pickle"
 
 
 @lru_cache(maxsize=1)
 def _code_key() -> str:
-    """What else an index depends on: this package's code and data, and the libraries' that build it."""
+    """What else an index depends on: this package's code and shipped data (by content: a deployment may
+    set every file's time alike), and the libraries' that build it (by version, or file size and time)."""
     package = Path(__file__).parent
-    files = [*sorted(package.glob("*.py")), *sorted((package / "data").iterdir()), text.JIEBA_DICT,
-             *pinyin.TABLES, Path(marisa_trie.__file__)]
-    versions = [sys.version, numpy.__version__, yaml.__version__, opencc.__version__,
+    # Not data/*.yaml: the bundled FAQ, which admins may edit, is named by the FAQ's own key.
+    own = [*sorted(package.glob("*.py")), *sorted(f for pattern in ("*.txt", "*.json", "*.npz")
+                                                  for f in (package / "data").glob(pattern))]
+    digest = hashlib.sha256()
+    for file in own:
+        digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    versions = [digest.hexdigest(), sys.version, numpy.__version__, yaml.__version__, opencc.__version__,
                 os.environ.get("PYPINYIN_NO_PHRASES", "")]
-    return cache.key_of(*files, also="|".join(versions))
+    return cache.key_of(text.JIEBA_DICT, *pinyin.TABLES, Path(marisa_trie.__file__), also="|".join(versions))
 
 
 def _dates_alike(faq: Faq, today: dt.date) -> tuple[dt.date | None, dt.date | None]:
-    """The days (after, up to) for which the FAQ's warnings are today's: no entry falls due between."""
+    """The days (after, up to) on which the FAQ's warnings are today's: no entry falls due between."""
     due = [entry.review_by for entry in faq.entries if entry.review_by]
     return max((d for d in due if d < today), default=None), min((d for d in due if d >= today), default=None)
 
 
-def _read(file: Path, today: dt.date) -> tuple[Faq, dict] | None:
-    """The FAQ and built index kept in `file`, if it is whole and its warnings are today's."""
+def _read_back(file: Path, today: dt.date, settings: BotConfig | None) -> Matcher | None:
+    """The Matcher kept in `file`, if the file is whole, this user's alone, and its warnings today's."""
     try:
-        with open(file, "rb") as handle:
+        handle = cache.open_private(file.parent, file.name)
+        if handle is None:
+            return None
+        with handle:
             if handle.readline() != FORMAT:
                 raise ValueError("not an index of this format")
             with bulk_build():  # a few hundred thousand objects: the collector would only walk them
                 (after, up_to), faq, built = pickle.load(handle)
+        if (after is not None and today <= after) or (up_to is not None and today > up_to):
+            return None  # an entry has fallen due since (or the clock went back): its warning must be made
+        matcher = Matcher.rebuilt(faq, built, settings)
     except FileNotFoundError:
         return None
     except Exception as error:  # a damaged or foreign file is built again, never trusted
-        log.warning("the kept index %s cannot be read (%s): building it again", file, error)
+        log.warning("the kept index %s cannot be read back (%s): building it again", file, error)
         return None
-    if (after is not None and today <= after) or (up_to is not None and today > up_to):
-        return None  # an entry has fallen due since (or the clock went back): its warning must be made
     try:
         os.utime(file)  # recently used: the last to be removed
     except OSError:
         pass
-    return faq, built
+    log.info("FAQ index read back from %s", file)
+    return matcher
 
 
 def _write(file: Path, kept: tuple) -> None:
@@ -140,9 +154,17 @@ def _write(file: Path, kept: tuple) -> None:
 
 
 def _remove_all_but_recent(folder: Path) -> None:
-    try:
-        files = sorted(folder.glob("index-*.pickle"), key=lambda f: f.stat().st_mtime, reverse=True)
-        for old in files[KEEP_FILES:]:
+    """Remove indexes beyond the KEEP_FILES most recently used, and partial files left by a process killed while writing."""
+    def modified(file: Path) -> float:
+        try:
+            return file.stat().st_mtime
+        except OSError:
+            return 0.0  # removed meanwhile by another process
+
+    indexes = sorted(folder.glob("index-*.pickle"), key=modified, reverse=True)
+    abandoned = [f for f in folder.glob("index-*.tmp") if modified(f) < time.time() - ABANDONED_SECONDS]
+    for old in indexes[KEEP_FILES:] + abandoned:
+        try:
             old.unlink()
-    except OSError as error:  # another process removed one first, say
-        log.debug("could not remove old kept indexes: %s", error)
+        except OSError as error:  # another process removed it first, say
+            log.debug("could not remove %s: %s", old, error)

@@ -390,9 +390,13 @@ class _Part(NamedTuple):
         return whole
 
 
-# A Matcher's attributes that built() leaves out: shared with other indexes, or filled as questions come.
-_NOT_BUILT = frozenset({"faq", "settings", "analyzer", "entries", "models", "prior", "embedding",
-                        "phrasings", "_scratch", "_finders", "_aspects", "_kinds"})
+# What _build() makes and built() keeps as it is (phrasings and the analyser's vocabulary are kept
+# apart). Named one by one: what is shared with other indexes (faq, analyzer, models …) or filled as
+# questions come (_start_asking) must never be kept, and a test holds that every attribute is one of them.
+BUILT = ("_answers", "entry_phrasings", "entry_share", "entry_counts", "entry_length", "entry_keywords",
+         "entry_intents", "listed", "entry_texts", "postings", "entry_sets", "distinct", "background",
+         "_unseen", "gram_idf", "_unknown_gram_idf", "char_idf", "concept_ids", "gram_ids", "char_ids",
+         "_flat", "surfaces", "entry_vectors", "_word_vectors")
 
 
 class Matcher:
@@ -415,14 +419,14 @@ class Matcher:
         owners, canons, totals = built.pop("phrasings")
         vars(self).update(built)
         self.phrasings = list(map(Phrasing, owners, canons, totals))
-        self.embedding.remember(*self._new_words)
+        self.embedding.remember(*self._word_vectors)
         self._start_asking()
         return self
 
     def built(self) -> dict:
         """What the build made, to be kept between runs (faq/kept.py): none of what is shared with other
         indexes or filled as questions come, so rebuilt() gives a Matcher that decides as this one does."""
-        built = {name: value for name, value in vars(self).items() if name not in _NOT_BUILT}
+        built = {name: getattr(self, name) for name in BUILT}
         built["_answers"] = list(self._answers)  # answer() fills it as entries are asked for
         # Columns: three lists read back in a tenth of the time of 60,000 named tuples.
         built["phrasings"] = tuple(map(list, zip(*self.phrasings))) or ([], [], [])
@@ -502,8 +506,8 @@ class Matcher:
             if len(word) > 1:
                 self.surfaces.setdefault(concept, ())
                 self.surfaces[concept] += (word,)
-        self.entry_vectors, *self._new_words = embedded()
-        self.embedding.remember(*self._new_words)  # as embed_many would have: questions share these words
+        self.entry_vectors, *self._word_vectors = embedded()
+        self.embedding.remember(*self._word_vectors)  # as embed_many does: questions share these words
 
     def _gather(self, run: tuple[int, int]) -> "_Part":
         """What the index is built from, for the entries of a run (start, stop) of them."""

@@ -2,10 +2,19 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+
+# The tests' own temporary directory, and so their own cache directory (faq/cache.py), for this
+# process and the commands it starts: a test run must neither read what a running bot keeps there
+# nor push its FAQ's index out.
+TEMPORARY = tempfile.mkdtemp(prefix="fuyi-bot-tests-")
+os.environ["TMPDIR"] = tempfile.tempdir = TEMPORARY
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -44,6 +53,10 @@ entries:
     alternates: [消毒液怎么兑水, 用酒精擦可以吗]
     answer: 含氯消毒剂按说明稀释后擦拭。
 """
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(TEMPORARY, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
