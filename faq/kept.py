@@ -1,5 +1,5 @@
 """The built index kept between runs: a start, worker or command with the FAQ file unchanged reads it
-back (0.45–0.7 s for 10,000 entries here) instead of building it again (4–5.5 s).
+back (0.4–0.7 s for 10,000 entries here) instead of building it again (4–5.5 s).
 
 The file is a pickle in this user's own cache directory (faq/cache.py: read only when it and the file
 are this user's alone), named by everything the index is built from: the FAQ file's path and bytes,
