@@ -6,6 +6,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import time
 
 import click
 import numpy as np
@@ -44,6 +45,7 @@ def decisions(matcher, questions):
 
 WRITE_AFTER_QUESTIONS = """
 import sys
+import time
 from pathlib import Path
 from faq.evaluation import load_labelled
 from faq.kept import load_matcher
@@ -202,3 +204,12 @@ def test_serve_keeps_the_index_before_its_workers_start_and_then_checks_no_more(
     finally:
         for file in kept.cache.private_dir().glob(kept._name(path, MINI_FAQ.encode())):
             file.unlink()
+
+
+def test_a_partial_file_left_by_a_killed_writer_is_removed_once_old(mini_faq, folder):
+    old, recent = folder / "index-aaaa.pickle.12.34.tmp", folder / "index-bbbb.pickle.56.78.tmp"
+    for partial in (old, recent):
+        partial.write_bytes(b"half an index")
+    os.utime(old, (0, time.time() - kept.ABANDONED_SECONDS - 60))
+    load_matcher(mini_faq, folder=folder, wait=True)
+    assert not old.exists() and recent.exists()  # the recent one may still be being written
