@@ -254,12 +254,19 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
 def _keep_index_for_workers(config: Config) -> bool:
     """Build the FAQ's index and keep it, in a child process, so that the workers read it back rather
     than each build it at once on a core of its own, and the master holds none of it; True if kept."""
+    from faq import cache
     from faq.kept import is_kept, load_matcher
     from faq.loader import FaqError
 
     if not hasattr(os, "fork") or threading.active_count() > 1:  # a thread's lock could stay held in the child
         return False
-    pid = os.fork()
+    if cache.private_dir() is None:
+        return False  # nowhere to keep it (logged): the workers build their own
+    try:
+        pid = parallel.fork()
+    except OSError as exc:
+        log.warning("could not fork to build the FAQ's index before the workers start (%s): each builds its own", exc)
+        return False
     if pid == 0:
         status = 1
         try:

@@ -32,7 +32,7 @@ from faq.matcher import Matcher
 
 log = logging.getLogger(__name__)
 
-FORMAT = b"fuyi-bot index 1\n"
+FORMAT = b"fuyi-bot index 2\n"  # then a line of the dates on which its warnings hold, then the pickle
 # This user's indexes (of every FAQ file, edit and checkout) stay this many, the most recently used.
 KEEP_FILES = 4
 ABANDONED_SECONDS = 3600  # a partly written file this old was left by a process that died writing it
@@ -59,8 +59,8 @@ def load_matcher(path: str | Path, settings: BotConfig | None = None, today: dt.
         return matcher
     faq = load_faq(path, today, raw)
     matcher = Matcher(faq, settings)
-    kept = (_dates_alike(faq, today), faq, matcher.built())  # now: answers fill the matcher's lists later
-    writer = threading.Thread(target=_write, args=(file, kept), name="faq-keep")
+    kept = (file, _dates_alike(faq, today), faq, matcher.built())  # now: answers fill the matcher's lists later
+    writer = threading.Thread(target=_write, args=kept, name="faq-keep")
     _writers.add(writer)
     writer.start()  # not a daemon: a command that ends at once still leaves the file whole
     if wait:
@@ -68,14 +68,20 @@ def load_matcher(path: str | Path, settings: BotConfig | None = None, today: dt.
     return matcher
 
 
-def is_kept(path: str | Path) -> bool:
-    """Whether an index of the FAQ file as it is now is kept: it loaded without errors then, and
-    needs no checking again (by this code)."""
+def is_kept(path: str | Path, today: dt.date | None = None) -> bool:
+    """Whether an index of the FAQ file as it is now is kept and would be read back: the file loaded
+    without errors then (with this code), and needs no checking again."""
     folder = cache.private_dir()
     try:
-        return folder is not None and (folder / _name(Path(path), Path(path).read_bytes())).is_file()
-    except OSError:
+        if folder is None:
+            return False
+        handle = _open_kept(folder / _name(Path(path), Path(path).read_bytes()), today or dt.date.today())
+    except (OSError, ValueError):
         return False
+    if handle is None:
+        return False
+    handle.close()
+    return True
 
 
 def finish_writing() -> None:
@@ -112,19 +118,33 @@ def _dates_alike(faq: Faq, today: dt.date) -> tuple[dt.date | None, dt.date | No
     return max((d for d in due if d < today), default=None), min((d for d in due if d >= today), default=None)
 
 
+def _open_kept(file: Path, today: dt.date):
+    """The kept index in `file`, open after its header, if it is this user's alone, of this format and
+    its warnings today's; None if not; FileNotFoundError if there is none, ValueError if it is not one."""
+    handle = cache.open_private(file.parent, file.name)
+    if handle is None:
+        return None
+    try:
+        if handle.readline() != FORMAT:
+            raise ValueError("not an index of this format")
+        after, up_to = (dt.date.fromisoformat(d) if d != "-" else None for d in handle.readline().decode().split())
+    except BaseException:
+        handle.close()
+        raise
+    if (after is not None and today <= after) or (up_to is not None and today > up_to):
+        handle.close()
+        return None  # an entry has fallen due since (or the clock went back): its warning must be made
+    return handle
+
+
 def _read_back(file: Path, today: dt.date, settings: BotConfig | None) -> Matcher | None:
     """The Matcher kept in `file`, if the file is whole, this user's alone, and its warnings today's."""
     try:
-        handle = cache.open_private(file.parent, file.name)
+        handle = _open_kept(file, today)
         if handle is None:
             return None
-        with handle:
-            if handle.readline() != FORMAT:
-                raise ValueError("not an index of this format")
-            with bulk_build():  # a few hundred thousand objects: the collector would only walk them
-                (after, up_to), faq, built = pickle.load(handle)
-        if (after is not None and today <= after) or (up_to is not None and today > up_to):
-            return None  # an entry has fallen due since (or the clock went back): its warning must be made
+        with handle, bulk_build():  # a few hundred thousand objects: the collector would only walk them
+            faq, built = pickle.load(handle)
         matcher = Matcher.rebuilt(faq, built, settings)
     except FileNotFoundError:
         return None
@@ -139,12 +159,15 @@ def _read_back(file: Path, today: dt.date, settings: BotConfig | None) -> Matche
     return matcher
 
 
-def _write(file: Path, kept: tuple) -> None:
+def _write(file: Path, dates: tuple[dt.date | None, dt.date | None], faq: Faq, built: dict) -> None:
     """Keep an index, then remove all but the KEEP_FILES most recently used."""
     def dump(name: str) -> None:
-        with open(name, "wb") as handle:
+        # This user's alone whatever the umask (002 on many systems): open_private reads no other.
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "wb") as handle:
             handle.write(FORMAT)
-            pickle.dump(kept, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.write(" ".join(d.isoformat() if d else "-" for d in dates).encode() + b"\n")
+            pickle.dump((faq, built), handle, protocol=pickle.HIGHEST_PROTOCOL)
 
     try:
         cache.write_atomically(file, dump)

@@ -51,6 +51,15 @@ def can_fork() -> bool:
     )
 
 
+def fork() -> int:
+    """os.fork(), once no Python thread but this one runs (can_fork, or the caller, has made sure)."""
+    with warnings.catch_warnings():
+        # Python 3.12+ warns of forking with threads it cannot see (numpy's OpenBLAS pool, which
+        # re-creates itself in the child).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
+
+
 def beside(work: Callable[[], Result], worth_it: bool = True) -> Callable[[], Result]:
     """Start work() in a forked child process, if that is safe; call what is returned for its result.
 
@@ -62,11 +71,7 @@ def beside(work: Callable[[], Result], worth_it: bool = True) -> Callable[[], Re
         return work
     read_end, write_end = os.pipe()
     try:
-        with warnings.catch_warnings():
-            # Python 3.12+ warns of forking with threads it cannot see (numpy's OpenBLAS pool, which
-            # re-creates itself in the child); can_fork has ruled out Python threads.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        pid = fork()
     except OSError as exc:
         os.close(read_end)
         os.close(write_end)

@@ -13,8 +13,9 @@ import pytest
 # The tests' own temporary directory, and so their own cache directory (faq/cache.py), for this
 # process and the commands it starts: a test run must neither read what a running bot keeps there
 # nor push its FAQ's index out.
-TEMPORARY = tempfile.mkdtemp(prefix="fuyi-bot-tests-")
-os.environ["TMPDIR"] = tempfile.tempdir = TEMPORARY
+# (Test modules import this file again as tests.conftest: the directory is made once.)
+TEMPORARY = os.environ.get("FUYI_BOT_TESTS_TMPDIR") or tempfile.mkdtemp(prefix="fuyi-bot-tests-")
+os.environ["FUYI_BOT_TESTS_TMPDIR"] = os.environ["TMPDIR"] = tempfile.tempdir = TEMPORARY
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
