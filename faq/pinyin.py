@@ -19,7 +19,7 @@ from faq import cache
 _PYPINYIN = Path(importlib.util.find_spec("pypinyin").origin).resolve().parent
 # Its data and their loaders: a new version of pypinyin changes them.
 TABLES = tuple(_PYPINYIN / name for name in ("phrases_dict.json", "pinyin_dict.json", "phrases_dict.py", "pinyin_dict.py")
-                if (_PYPINYIN / name).exists())
+               if (_PYPINYIN / name).exists())
 # Keys of the trie beside the phrases (a phrase has two characters or more; tests/test_text.py):
 _CHAR = "\x01"  # + a character: its first reading
 _PREFIX = "\x02"  # + the start of some phrase (the phrase itself included): pypinyin's prefix set
