@@ -23,7 +23,7 @@ def private_dir() -> Path | None:
     Checked at every call: the system may clean the temporary directory, and another user make one
     of that name meanwhile.
     """
-    uid = os.getuid() if hasattr(os, "getuid") else None
+    uid = _uid()
     folder = Path(tempfile.gettempdir()) / (f"fuyi-bot-{uid}" if uid is not None else "fuyi-bot")
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
@@ -42,7 +42,7 @@ def open_private(folder: Path, name: str) -> BinaryIO | None:
     """The file `name` in `folder` (private_dir()), open for reading, if the folder and the file are this
     user's and no one else may write them; else None (logged). Checked on what was opened, so a folder
     or file put in their place after a check is never read. FileNotFoundError if there is none."""
-    uid = os.getuid() if hasattr(os, "getuid") else None
+    uid = _uid()
     nofollow = getattr(os, "O_NOFOLLOW", 0)
     if uid is None or not hasattr(os, "O_DIRECTORY"):
         return open(folder / name, "rb")  # no owners to check (not a POSIX system)
@@ -59,6 +59,11 @@ def open_private(folder: Path, name: str) -> BinaryIO | None:
         _refuse(folder / name, f"{folder / name} is not a file that only this user may write: it is not read")
         return None
     return os.fdopen(fd, "rb")
+
+
+def _uid() -> int | None:
+    """This process's user id; None where there are none (not a POSIX system)."""
+    return os.getuid() if hasattr(os, "getuid") else None
 
 
 def _alone(found: os.stat_result, uid: int | None, directory: bool) -> bool:
@@ -93,8 +98,7 @@ def write_atomically(path: Path, write: Callable[[str], object]) -> None:
     """
     partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # threads of a process too
     try:
-        uid = os.getuid() if hasattr(os, "getuid") else None
-        if not _alone(os.lstat(path.parent), uid, directory=True):  # cleaned away, and another user's since
+        if not _alone(os.lstat(path.parent), _uid(), directory=True):  # cleaned away, and another user's since
             _refuse(path.parent, f"{path.parent} is not a directory of this user's alone (mode 700): nothing is written to it")
             return
         write(str(partial))
