@@ -4,6 +4,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
 import threading
 import time
 from typing import Callable
@@ -270,6 +271,10 @@ def _keep_index_for_workers(config: Config) -> bool:
     if pid == 0:
         status = 1
         try:
+            # A build that hangs must not hang the start (gunicorn bounds only its workers'): the child
+            # ends (SIGALRM's default action) and each worker builds its own.
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(parallel.CHILD_SECONDS)
             load_matcher(config.faq.path, config.bot, wait=True)
             status = 0
         except FaqError:

@@ -10,10 +10,14 @@ import os
 import stat
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 log = logging.getLogger(__name__)
+
+# A table of another key (an older package's data, another checkout's or Python's) unused this long goes.
+STALE_SECONDS = 7 * 24 * 3600
 
 
 def private_dir() -> Path | None:
@@ -107,3 +111,22 @@ def write_atomically(path: Path, write: Callable[[str], object]) -> None:
         log.warning("could not write the cache file %s: %s", path, error)
         with contextlib.suppress(OSError):
             partial.unlink()
+
+
+def used(*paths: Path) -> None:
+    """Mark kept files as used now: remove_stale keeps them, and faq/kept.py keeps the most recently used."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.utime(path)
+
+
+def remove_stale(current: Path, pattern: str) -> None:
+    """Remove the files beside `current` that match `pattern` (the same table under other keys, and
+    partial files of writers killed meanwhile) and that no process has used for STALE_SECONDS: each
+    upgrade would otherwise leave megabytes behind. Files named as `current` up to its suffix stay."""
+    for other in current.parent.glob(pattern):
+        if other.name.startswith(current.stem):
+            continue
+        with contextlib.suppress(OSError):  # removed meanwhile by another process, say
+            if other.stat().st_mtime < time.time() - STALE_SECONDS:
+                other.unlink()

@@ -33,8 +33,9 @@ from faq.matcher import Matcher
 log = logging.getLogger(__name__)
 
 FORMAT = b"fuyi-bot index 2\n"  # then a line of the dates on which its warnings hold, then the pickle
-# This user's indexes (of every FAQ file, edit and checkout) stay this many, the most recently used.
-KEEP_FILES = 4
+# This user's indexes stay for this many FAQ files (of every checkout), the most recently used; of
+# each file only the newest index, since an edit makes the last one useless.
+KEEP_FAQ_FILES = 4
 ABANDONED_SECONDS = 3600  # a partly written file this old was left by a process that died writing it
 _writers: set[threading.Thread] = set()
 
@@ -91,9 +92,11 @@ def finish_writing() -> None:
 
 
 def _name(path: Path, raw: bytes) -> str:
-    """The file name of the index of these bytes at this path, built by this code."""
-    key = hashlib.sha256(b"\0".join([str(path).encode(), raw, _code_key().encode()])).hexdigest()[:24]
-    return f"index-{key}.pickle"
+    """The file name of the index of these bytes at this path, built by this code: index-FILE-VERSION.pickle,
+    where FILE names the path and the code, and VERSION the bytes too."""
+    file = hashlib.sha256(b"\0".join([str(path).encode(), _code_key().encode()])).hexdigest()[:16]
+    version = hashlib.sha256(b"\0".join([str(path).encode(), raw, _code_key().encode()])).hexdigest()[:24]
+    return f"index-{file}-{version}.pickle"
 
 
 @lru_cache(maxsize=1)
@@ -151,16 +154,13 @@ def _read_back(file: Path, today: dt.date, settings: BotConfig | None) -> Matche
     except Exception as error:  # a damaged or foreign file is built again, never trusted
         log.warning("the kept index %s cannot be read back (%s): building it again", file, error)
         return None
-    try:
-        os.utime(file)  # recently used: the last to be removed
-    except OSError:
-        pass
+    cache.used(file)  # recently used: the last to be removed
     log.info("FAQ index read back from %s", file)
     return matcher
 
 
 def _write(file: Path, dates: tuple[dt.date | None, dt.date | None], faq: Faq, built: dict) -> None:
-    """Keep an index, then remove all but the KEEP_FILES most recently used."""
+    """Keep an index, then remove the older ones of its FAQ file and those of all but the KEEP_FAQ_FILES most recently used files."""
     def dump(name: str) -> None:
         # This user's alone whatever the umask (002 on many systems): open_private reads no other.
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
@@ -177,16 +177,24 @@ def _write(file: Path, dates: tuple[dt.date | None, dt.date | None], faq: Faq, b
 
 
 def _remove_all_but_recent(folder: Path) -> None:
-    """Remove indexes beyond the KEEP_FILES most recently used, and partial files left by a process killed while writing."""
+    """Remove all but the most recently used index of each of the KEEP_FAQ_FILES most recently used FAQ
+    files, and partial files left by a process killed while writing."""
     def modified(file: Path) -> float:
         try:
             return file.stat().st_mtime
         except OSError:
             return 0.0  # removed meanwhile by another process
 
-    indexes = sorted(folder.glob("index-*.pickle"), key=modified, reverse=True)
-    abandoned = [f for f in folder.glob("index-*.tmp") if modified(f) < time.time() - ABANDONED_SECONDS]
-    for old in indexes[KEEP_FILES:] + abandoned:
+    files: set[str] = set()
+    stale = []
+    for index in sorted(folder.glob("index-*.pickle"), key=modified, reverse=True):
+        file = index.name.split("-")[1]  # the FAQ file's part; an older version's whole key (index-KEY.pickle)
+        if file in files or len(files) >= KEEP_FAQ_FILES:
+            stale.append(index)
+        else:
+            files.add(file)
+    stale += [f for f in folder.glob("index-*.tmp") if modified(f) < time.time() - ABANDONED_SECONDS]
+    for old in stale:
         try:
             old.unlink()
         except OSError as error:  # another process removed it first, say

@@ -127,11 +127,13 @@ def tables() -> marisa_trie.BytesTrie:
     try:
         trie.mmap(str(path))
         if _CHAR + "一" in trie:  # a table of ours (marisa refuses a truncated file), not another trie
+            cache.used(path)
             return trie
     except (OSError, RuntimeError, ValueError):  # none yet, or a broken one: write it again
         pass
     trie = _build_tables()
     cache.write_atomically(path, trie.save)
+    cache.remove_stale(path, "pinyin-*")
     return trie
 
 

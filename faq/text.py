@@ -414,6 +414,7 @@ def jieba_dictionary() -> tuple[marisa_trie.Trie, array.array]:
         trie.mmap(str(trie_path))
         counts.frombytes(counts_path.read_bytes())
         if len(counts) == len(trie) + 1:
+            cache.used(trie_path, counts_path)
             return trie, counts
     except (OSError, RuntimeError, ValueError):  # none yet, or a broken one: write it again
         pass
@@ -438,6 +439,7 @@ def _write_jieba_dictionary(trie_path: Path, counts_path: Path) -> tuple[marisa_
     trie, counts = _build_jieba_dictionary()
     cache.write_atomically(trie_path, trie.save)
     cache.write_atomically(counts_path, lambda name: Path(name).write_bytes(counts.tobytes()))
+    cache.remove_stale(trie_path, "jieba-*")
     return trie, counts
 
 

@@ -124,7 +124,7 @@ def test_an_edit_builds_a_new_index(mini_faq, folder):
     matcher = load_matcher(mini_faq, folder=folder, wait=True)
     assert "loan.subsidy" in matcher.faq.by_id
     assert matcher.decide("小微企业贷款贴息怎么申请").faq_id == "loan.subsidy"
-    assert len(index_files(folder)) == 2
+    assert index_files(folder) == [folder / kept._name(mini_faq, mini_faq.read_bytes())]  # the last one's is of no use
 
 
 def test_an_faq_with_errors_is_refused_and_nothing_is_kept(tmp_path, folder):
@@ -162,19 +162,32 @@ def test_nothing_is_kept_when_told_not_to(mini_faq, folder):
     assert not index_files(folder)
 
 
-def test_only_the_most_recently_used_indexes_stay(tmp_path, folder):
-    paths = [write_faq(tmp_path, MINI_FAQ, name=f"faq{n}.yaml") for n in range(kept.KEEP_FILES + 2)]
-    for n, path in enumerate(paths[:kept.KEEP_FILES]):
+def test_only_the_indexes_of_the_most_recently_used_faq_files_stay(tmp_path, folder):
+    paths = [write_faq(tmp_path, MINI_FAQ, name=f"faq{n}.yaml") for n in range(kept.KEEP_FAQ_FILES + 2)]
+    for n, path in enumerate(paths[:kept.KEEP_FAQ_FILES]):
         load_matcher(path, folder=folder, wait=True)
         for file in index_files(folder):  # mtimes a second apart, oldest first, whatever the file system
             os.utime(file, (file.stat().st_mtime - 1,) * 2)
     oldest = min(index_files(folder), key=lambda f: f.stat().st_mtime)
     load_matcher(paths[0], folder=folder)  # used again: now the most recent
     assert max(index_files(folder), key=lambda f: f.stat().st_mtime) == oldest
-    for path in paths[kept.KEEP_FILES:]:
+    for path in paths[kept.KEEP_FAQ_FILES:]:
         load_matcher(path, folder=folder, wait=True)
     files = index_files(folder)
-    assert len(files) == kept.KEEP_FILES and oldest in files
+    assert len(files) == kept.KEEP_FAQ_FILES and oldest in files
+
+
+def test_an_edited_faq_file_keeps_only_its_newest_index_and_pushes_out_no_other(tmp_path, folder):
+    served, edited = write_faq(tmp_path, MINI_FAQ, name="served.yaml"), write_faq(tmp_path, MINI_FAQ, name="edited.yaml")
+    load_matcher(served, folder=folder, wait=True)
+    [served_index] = index_files(folder)
+    os.utime(served_index, (0, 0))  # the least recently used
+    for n in range(kept.KEEP_FAQ_FILES + 1):  # an admin's edits, each tried with `ask`
+        edited.write_text(MINI_FAQ + NEW_ENTRY.replace("贴息", "贴息" + "补" * n), encoding="utf-8")
+        load_matcher(edited, folder=folder, wait=True)
+    assert index_files(folder) == sorted([served_index, folder / kept._name(edited, edited.read_bytes())])
+    load_matcher(served, folder=folder)
+    assert served_index.stat().st_mtime > 0  # read back
 
 
 def test_a_command_that_ends_at_once_leaves_an_index_the_next_one_reads(mini_faq):
@@ -225,6 +238,27 @@ def test_serve_keeps_the_index_before_its_workers_start_and_then_checks_no_more(
     path.write_text(MINI_FAQ.replace("keywords:", "keyword:"), encoding="utf-8")
     assert "unknown key 'keyword'" in check_startup()
     assert not kept.is_kept(path)
+
+
+HANGING_BUILD = """
+import sys
+import time
+from bot.config import config_from_dict
+from bot.server import _keep_index_for_workers
+from faq import kept, parallel
+parallel.CHILD_SECONDS = 1
+kept.load_matcher = lambda *args, **kwargs: time.sleep(60)
+config = config_from_dict({"faq": {"path": sys.argv[1]}})
+print(_keep_index_for_workers(config))
+"""
+
+
+def test_a_build_before_the_workers_that_hangs_is_given_up_and_the_workers_build_their_own(mini_faq):
+    run = [sys.executable, "-c", HANGING_BUILD, str(mini_faq)]
+    started = time.monotonic()
+    done = subprocess.run(run, cwd=ROOT, capture_output=True, text=True, check=True, timeout=50)
+    assert done.stdout == "False\n" and time.monotonic() - started < 30
+    assert not kept.is_kept(mini_faq)
 
 
 def test_is_kept_only_of_an_index_that_would_be_read_back(tmp_path):

@@ -3,6 +3,7 @@ import os
 import random
 import stat
 import tempfile
+import time
 import unicodedata
 
 import jieba
@@ -221,6 +222,25 @@ def test_pinyin_tables_missing_or_broken_are_written_again_and_built_in_memory_w
     monkeypatch.setattr(tempfile, "tempdir", str(written))  # under a file: no cache directory at all
     assert read(pinyin.tables.__wrapped__()) == expected
     assert "no cache of tables between runs" in caplog.text
+
+
+def test_tables_of_other_keys_go_once_no_process_has_used_them_for_a_week(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    folder = cache.private_dir()
+    week_ago = time.time() - cache.STALE_SECONDS - 60
+    stale, recent, partial = folder / "pinyin-0000.trie", folder / "pinyin-1111.trie", folder / "pinyin-2222.trie.1.2.tmp"
+    other_table = folder / "jieba-0000.trie"
+    for file in (stale, recent, partial, other_table):
+        file.write_bytes(b"an older key's table")
+    for file in (stale, partial, other_table):
+        os.utime(file, (week_ago, week_ago))
+    pinyin.tables.__wrapped__()  # this key's written
+    (written,) = set(folder.glob("pinyin-*.trie")) - {recent}
+    assert not stale.exists() and not partial.exists()
+    assert recent.exists() and other_table.exists()  # used this week (another checkout's, say); not a pinyin table
+    os.utime(written, (week_ago, week_ago))
+    pinyin.tables.__wrapped__()  # mapped: marked as used
+    assert written.stat().st_mtime > time.time() - 60
 
 
 def test_a_cache_file_that_cannot_be_put_in_place_is_logged_and_the_table_still_given(tmp_path, monkeypatch, caplog):
