@@ -16,6 +16,10 @@ and "fresh" ones, asked by no entry: for the templates, put together from the sa
 a greeting or an @mention, some with a homophone typo; for the labelled FAQ, the labelled sets' own
 distinct questions, half of them with a city before them. Each fresh question is timed once, the first time the matcher
 sees it, as in a real group where few messages repeat; listed ones are asked again and again.
+
+`--baseline` also times, on the same FAQs and fresh questions, the naive approach the project's first
+issue measured (jieba tokens, a linear rapidfuzz token_set_ratio scan: ~22 ms a question and ~5 s to
+load at 10,000 entries on its machine), so that the figures can be scaled to another machine.
 """
 from __future__ import annotations
 
@@ -190,6 +194,40 @@ def _per_question(matcher, questions: list[str], repeats: int) -> float:
     return statistics.median(runs) * 1000
 
 
+def naive_baseline(kind: str, size: int, count: int = 200) -> tuple[float, float, float]:
+    """The issue's naive approach on the same FAQ and fresh questions, for scale on this machine: the
+    load (PyYAML's C loader, jieba with HMM off over every phrasing; jieba's own dictionary loaded
+    before), and ms a question of a linear token_set_ratio scan over the entries' questions, and
+    over every phrasing."""
+    import jieba  # noqa: PLC0415  (the baseline's own segmenter, not the bot's)
+    import yaml  # noqa: PLC0415
+    from rapidfuzz import fuzz, process  # noqa: PLC0415
+
+    jieba.setLogLevel(60)
+    jieba.initialize()
+    text, _, fresh = KINDS[kind](size)
+
+    def cut(phrase: str) -> str:
+        return " ".join(jieba.cut(phrase, HMM=False))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "faq.yaml"
+        path.write_text(text, encoding="utf-8")
+        started = time.perf_counter()
+        with open(path, encoding="utf-8") as handle:
+            entries = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["entries"]
+        every = [[cut(q) for q in [e["question"], *e.get("alternates", [])]] for e in entries]
+        load = time.perf_counter() - started
+    questions, phrasings = [cuts[0] for cuts in every], [c for cuts in every for c in cuts]
+    per_question = []
+    for choices in (questions, phrasings):
+        started = time.perf_counter()
+        for q in fresh[:count]:
+            process.extractOne(cut(q), choices, scorer=fuzz.token_set_ratio)
+        per_question.append((time.perf_counter() - started) / count * 1000)
+    return load, *per_question
+
+
 def first_answer_seconds(keep_index: bool) -> float:
     """Wall time from starting `run.py ask` to its first answer, with the starter FAQ: indexed at the
     start, or (keep_index) read back from the index an earlier start kept."""
@@ -223,6 +261,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--kinds", default="templates,labelled")
+    parser.add_argument("--baseline", action="store_true", help="also time the issue's naive approach at each size")
     args = parser.parse_args()
     os.environ.setdefault("PYTHONHASHSEED", "0")
     print(f"{'FAQ':>10} {'entries':>8} {'load (s)':>9} {'kept (s)':>9} {'listed (ms/question)':>21} {'fresh (ms/question)':>20}")
@@ -237,10 +276,21 @@ def main() -> None:
             print(f"{kind:>10} {size:>8} {load:>9.2f} {kept:>9.2f} {listed:>21.3f} {fresh:>20.3f}")
     print(f"first answer after process start, starter FAQ: {first_answer_seconds(False):.2f} s indexed, "
           f"{first_answer_seconds(True):.2f} s from the kept index")
+    if args.baseline:
+        print("\nnaive baseline: jieba tokens, rapidfuzz token_set_ratio, a linear scan")
+        print(f"{'FAQ':>10} {'entries':>8} {'load (s)':>9} {'questions (ms/question)':>24} {'phrasings (ms/question)':>24}")
+        for kind in args.kinds.split(","):
+            for size in (int(s) for s in args.sizes.split(",")):
+                out = subprocess.run([sys.executable, __file__, "--baseline-one", kind, str(size)],
+                                     capture_output=True, text=True, check=True).stdout.split()
+                load, questions, phrasings = map(float, out)
+                print(f"{kind:>10} {size:>8} {load:>9.2f} {questions:>24.1f} {phrasings:>24.1f}")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 3 and sys.argv[1] == "--one":
+    if len(sys.argv) > 3 and sys.argv[1] == "--baseline-one":
+        print(*naive_baseline(sys.argv[2], int(sys.argv[3])))
+    elif len(sys.argv) > 3 and sys.argv[1] == "--one":
         result = measure(sys.argv[2], int(sys.argv[3]), int(sys.argv[sys.argv.index("--repeats") + 1]))
         print(result["load_s"], result["kept_s"], result["listed_ms"], result["fresh_ms"])
     else:
