@@ -11,7 +11,7 @@ from typing import Callable
 
 import click
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, LengthRequired, RequestEntityTooLarge
 
 from bot.cli import cli, config_option, get_config
 from bot.config import Config
@@ -84,6 +84,10 @@ def create_app(config: Config, *, clock: Callable[[], float] | None = None, serv
         # Refuse an oversized body before any other check, whatever the route.
         if (request.content_length or 0) > config.server.max_body_bytes:
             raise RequestEntityTooLarge()
+        # A body without its length (chunked) could be cut at the limit and the rest never seen; Tencent
+        # always sends Content-Length.
+        if request.content_length is None and request.headers.get("Transfer-Encoding"):
+            raise LengthRequired()
 
     @app.after_request
     def no_sniff(response: Response) -> Response:
@@ -289,7 +293,7 @@ def _keep_index_for_workers(config: Config) -> bool:
 
 def _check_startup(config: Config) -> None:
     """Fail before forking workers if the FAQ or the database cannot be used."""
-    from faq.kept import is_kept
+    from faq.kept import is_kept, last_good_file
     from faq.loader import FaqError, load_faq
 
     try:
@@ -297,7 +301,11 @@ def _check_startup(config: Config) -> None:
         if not (config.faq.keep_index and (is_kept(config.faq.path) or _keep_index_for_workers(config))):
             load_faq(config.faq.path)  # checked only (and why it cannot be indexed said): each worker builds its index
     except FaqError as exc:
-        raise click.ClickException(f"faq.path: the FAQ file cannot be loaded:\n{exc}") from None
+        last = last_good_file(config.faq.path) if config.faq.keep_index else None
+        if last is None:
+            raise click.ClickException(f"faq.path: the FAQ file cannot be loaded:\n{exc}") from None
+        # As a running bot does with a broken edit: the enterprises are served meanwhile.
+        log.error("the FAQ file cannot be loaded; the workers serve the last version that did (%s):\n%s", last, exc)
     try:
         Store(config.storage.path).init().close()
     except Exception as exc:

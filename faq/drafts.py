@@ -7,6 +7,7 @@ reloader never sees half a file or a broken one.
 """
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import fcntl
 import io
@@ -146,10 +147,14 @@ def approve(drafts_file: Path, faq_path: Path, draft_id: int, *, entry_id: str |
         if draft is None:
             raise DraftError(f"no draft #{draft_id} in {drafts_file}")
         rt = _yaml()
+        faq_path = Path(faq_path).resolve()  # through a link (to the copy under version control, say)
         try:
-            doc = rt.load(faq_path.read_text(encoding="utf-8"))
+            raw = faq_path.read_bytes()
+            doc = rt.load(raw.decode("utf-8-sig").replace("\r\n", "\n"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DraftError(f"{faq_path}: cannot read the FAQ ({exc}); run faq check") from None
         except Exception as exc:  # ruamel's errors have no common base worth naming here
-            raise DraftError(f"{faq_path}: cannot read the FAQ ({type(exc).__name__}); run faq check") from None
+            raise DraftError(_unreadable(faq_path, exc)) from None
         if not isinstance(doc, dict):
             raise DraftError(f"{faq_path}: not an FAQ file; run faq check")
         known = {normalize(p) for e in doc.get("entries") or [] for p in [e.get("question", ""), *(e.get("alternates") or [])]}
@@ -159,10 +164,25 @@ def approve(drafts_file: Path, faq_path: Path, draft_id: int, *, entry_id: str |
             done = _approve_alternates(doc, draft, known)
         out = io.StringIO()
         rt.dump(doc, out)
-        _write_checked(faq_path, out.getvalue())
+        _write_checked(faq_path, _as_written(out.getvalue(), raw))
         data["drafts"] = [d for d in data["drafts"] if d["id"] != draft_id]
         _write(drafts_file, data)
     return done
+
+
+def _unreadable(faq_path: Path, exc: Exception) -> str:
+    """What to tell an admin whose FAQ file ruamel.yaml cannot read (the bot's reader may well)."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None) or type(exc).__name__
+    where = f"{faq_path}:{mark.line + 1}" if mark else str(faq_path)
+    return (f"{where}: cannot edit the FAQ file here ({problem}): approve edits it with ruamel.yaml, which is "
+            "stricter than the bot's reader (a tab after a colon, say); write this line plainly, then approve again")
+
+
+def _as_written(text: str, original: bytes) -> str:
+    """The edited file with the original's byte order mark and line endings (Windows editors write both)."""
+    if b"\r\n" in original:
+        text = text.replace("\n", "\r\n")
+    return ("\ufeff" + text) if original.startswith(codecs.BOM_UTF8) else text
 
 
 def _approve_entry(doc, draft: dict, known: set[str], entry_id: str | None, category: str | None) -> str:

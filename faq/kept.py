@@ -38,6 +38,7 @@ FORMAT = b"fuyi-bot index 2\n"  # then a line of the dates on which its warnings
 KEEP_FAQ_FILES = 4
 ABANDONED_SECONDS = 3600  # a partly written file this old was left by a process that died writing it
 _writers: set[threading.Thread] = set()
+_writers_lock = threading.Lock()  # finish_writing() sees only writers started
 
 
 def load_matcher(path: str | Path, settings: BotConfig | None = None, today: dt.date | None = None,
@@ -61,9 +62,12 @@ def load_matcher(path: str | Path, settings: BotConfig | None = None, today: dt.
     faq = load_faq(path, today, raw)
     matcher = Matcher(faq, settings)
     kept = (file, _dates_alike(faq, today), faq, matcher.built())  # now: answers fill the matcher's lists later
-    writer = threading.Thread(target=_write, args=kept, name="faq-keep")
-    _writers.add(writer)
-    writer.start()  # not a daemon: a command that ends at once still leaves the file whole
+    # Not a daemon (as it would be when started by the server's reload thread): a process that ends
+    # at once still leaves the file whole.
+    writer = threading.Thread(target=_write, args=kept, name="faq-keep", daemon=False)
+    with _writers_lock:
+        _writers.add(writer)
+        writer.start()
     if wait:
         writer.join()
     return matcher
@@ -85,18 +89,48 @@ def is_kept(path: str | Path, today: dt.date | None = None) -> bool:
     return True
 
 
+def last_good(path: str | Path, settings: BotConfig | None = None) -> Matcher | None:
+    """The Matcher of the last version of the FAQ file at `path` that loaded (its newest index kept by
+    this code), whatever the file holds now; None if none is kept. For a process that starts while an
+    admin's edit is broken: it serves what the processes running already serve."""
+    file = last_good_file(path)
+    return None if file is None else _read_back(file, dt.date.today(), settings, any_day=True)
+
+
+def last_good_file(path: str | Path) -> Path | None:
+    """The file last_good() reads, if there is one it would read."""
+    folder = cache.private_dir()
+    if folder is None:
+        return None
+    for file in sorted(folder.glob(f"index-{_file_key(Path(path))}-*.pickle"), key=_modified, reverse=True):
+        try:
+            handle = _open_kept(file, dt.date.today(), any_day=True)
+        except (OSError, ValueError):
+            continue
+        if handle is not None:
+            handle.close()
+            return file
+    return None
+
+
 def finish_writing() -> None:
     """Wait until the indexes being kept are written (a thread left running stops forks: faq/parallel.py)."""
-    for writer in list(_writers):
+    with _writers_lock:
+        writers = list(_writers)
+    for writer in writers:
         writer.join()
 
 
 def _name(path: Path, raw: bytes) -> str:
     """The file name of the index of these bytes at this path, built by this code: index-FILE-VERSION.pickle,
-    where FILE names the path and the code, and VERSION the bytes too."""
-    file = hashlib.sha256(b"\0".join([str(path).encode(), _code_key().encode()])).hexdigest()[:16]
+    where FILE names the path and the code (_file_key), and VERSION the bytes too."""
     version = hashlib.sha256(b"\0".join([str(path).encode(), raw, _code_key().encode()])).hexdigest()[:24]
-    return f"index-{file}-{version}.pickle"
+    return f"index-{_file_key(path)}-{version}.pickle"
+
+
+def _file_key(path: Path) -> str:
+    """What names the indexes of the FAQ file at `path` built by this code, whatever its bytes."""
+    return hashlib.sha256(b"\0".join([str(path).encode(), _code_key().encode()])).hexdigest()[:16]
 
 
 @lru_cache(maxsize=1)
@@ -121,9 +155,10 @@ def _dates_alike(faq: Faq, today: dt.date) -> tuple[dt.date | None, dt.date | No
     return max((d for d in due if d < today), default=None), min((d for d in due if d >= today), default=None)
 
 
-def _open_kept(file: Path, today: dt.date):
+def _open_kept(file: Path, today: dt.date, any_day: bool = False):
     """The kept index in `file`, open after its header, if it is this user's alone, of this format and
-    its warnings today's; None if not; FileNotFoundError if there is none, ValueError if it is not one."""
+    its warnings today's (unless `any_day`); None if not; FileNotFoundError if there is none, ValueError
+    if it is not one."""
     handle = cache.open_private(file.parent, file.name)
     if handle is None:
         return None
@@ -134,16 +169,16 @@ def _open_kept(file: Path, today: dt.date):
     except BaseException:
         handle.close()
         raise
-    if (after is not None and today <= after) or (up_to is not None and today > up_to):
+    if not any_day and ((after is not None and today <= after) or (up_to is not None and today > up_to)):
         handle.close()
         return None  # an entry has fallen due since (or the clock went back): its warning must be made
     return handle
 
 
-def _read_back(file: Path, today: dt.date, settings: BotConfig | None) -> Matcher | None:
-    """The Matcher kept in `file`, if the file is whole, this user's alone, and its warnings today's."""
+def _read_back(file: Path, today: dt.date, settings: BotConfig | None, any_day: bool = False) -> Matcher | None:
+    """The Matcher kept in `file`, if the file is whole, this user's alone, and its warnings today's (unless `any_day`)."""
     try:
-        handle = _open_kept(file, today)
+        handle = _open_kept(file, today, any_day)
         if handle is None:
             return None
         with handle, bulk_build():  # a few hundred thousand objects: the collector would only walk them
@@ -173,29 +208,31 @@ def _write(file: Path, dates: tuple[dt.date | None, dt.date | None], faq: Faq, b
         cache.write_atomically(file, dump)
         _remove_all_but_recent(file.parent)
     finally:
-        _writers.discard(threading.current_thread())
+        with _writers_lock:
+            _writers.discard(threading.current_thread())
 
 
 def _remove_all_but_recent(folder: Path) -> None:
     """Remove all but the most recently used index of each of the KEEP_FAQ_FILES most recently used FAQ
     files, and partial files left by a process killed while writing."""
-    def modified(file: Path) -> float:
-        try:
-            return file.stat().st_mtime
-        except OSError:
-            return 0.0  # removed meanwhile by another process
-
     files: set[str] = set()
     stale = []
-    for index in sorted(folder.glob("index-*.pickle"), key=modified, reverse=True):
+    for index in sorted(folder.glob("index-*.pickle"), key=_modified, reverse=True):
         file = index.name.split("-")[1]  # the FAQ file's part; an older version's whole key (index-KEY.pickle)
         if file in files or len(files) >= KEEP_FAQ_FILES:
             stale.append(index)
         else:
             files.add(file)
-    stale += [f for f in folder.glob("index-*.tmp") if modified(f) < time.time() - ABANDONED_SECONDS]
+    stale += [f for f in folder.glob("index-*.tmp") if _modified(f) < time.time() - ABANDONED_SECONDS]
     for old in stale:
         try:
             old.unlink()
         except OSError as error:  # another process removed it first, say
             log.debug("could not remove %s: %s", old, error)
+
+
+def _modified(file: Path) -> float:
+    try:
+        return file.stat().st_mtime
+    except OSError:
+        return 0.0  # removed meanwhile by another process

@@ -9,14 +9,15 @@ import time
 from pathlib import Path
 
 from bot.config import BotConfig
-from faq.kept import load_matcher
+from faq.kept import last_good, load_matcher
 from faq.loader import FaqError
 from faq.matcher import Matcher
 
 log = logging.getLogger(__name__)
 
-# A file modified this recently may still be being written; the watcher loads it on a later look.
-SETTLE_SECONDS = 0.1
+# A changed file is loaded once it has stayed the same this long: it may still be being written
+# (editors and `>` write in place). Seen by two looks, not by its time, which may be in the future.
+SETTLE_SECONDS = 1.0
 
 
 class LiveFaq:
@@ -32,8 +33,22 @@ class LiveFaq:
         self._checked_at = 0.0
         self._error: str | None = None
         self._stamp = self._file_stamp()
-        self._matcher = self._load()  # the first load must succeed
+        self._matcher = self._first_load()
         self._loaded_at = dt.datetime.now(dt.timezone.utc)
+
+    def _first_load(self) -> Matcher:
+        """The file's Matcher; while the file is broken, the last version that loaded, if one is kept
+        (a worker started after an admin's broken edit serves what the others serve); else FaqError."""
+        try:
+            return self._load()
+        except FaqError as exc:
+            matcher = last_good(self.path, self.settings) if self.keep_index else None
+            if matcher is None:
+                raise
+            self._error = str(exc)
+            log.error("the FAQ file cannot be loaded; serving the last version that did (%d entries):\n%s",
+                      len(matcher.entries), exc)
+            return matcher
 
     def matcher(self) -> Matcher:
         """The current Matcher, after reloading the file if it changed since the last look."""
@@ -63,8 +78,10 @@ class LiveFaq:
         stamp = self._file_stamp()
         if stamp == self._stamp:
             return False
-        if settle and stamp is not None and time.time() - stamp[0] / 1e9 < SETTLE_SECONDS:
-            return False  # being written right now (editors and `>` write in place): look again soon
+        if settle and stamp is not None:
+            self._wait_to_settle()
+            if self._file_stamp() != stamp:
+                return False  # still being written: look again soon
         try:
             matcher = self._load()
         except FaqError as exc:
@@ -85,6 +102,9 @@ class LiveFaq:
         self._error = None
         log.info("FAQ reloaded from %s: %d entries", self.path, len(matcher.entries))
         return True
+
+    def _wait_to_settle(self) -> None:
+        time.sleep(SETTLE_SECONDS)  # in the reload thread: requests meanwhile get the FAQ as it was
 
     def _load(self) -> Matcher:
         return load_matcher(self.path, self.settings, keep=self.keep_index)

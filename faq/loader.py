@@ -4,12 +4,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
 import yaml
 
+from bot.replies import MAX_REPLY_BYTES
 from faq.bulk import bulk_build
 from faq.text import normalize_many
 
@@ -36,6 +38,11 @@ CATEGORY_KEYS = {"id", "name", "team"}
 ENTRY_KEYS = {"id", "category", "question", "alternates", "keywords", "answer", "source", "effective", "review_by"}
 SUPPORTED_VERSIONS = {1}
 _STR_TAG = "tag:yaml.org,2002:str"
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})  # YAML 1.1's null, written plain
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Characters YAML reads as line breaks, so that every line number after them would be off: pasted
+# from a web page or a word processor, and invisible in most editors.
+_ODD_BREAKS = re.compile("[\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -153,12 +160,16 @@ class _Checker:
 
     def value(self, node):
         if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG:
+            if not node.style and node.value in _NULLS:  # plain: the C composer says "", the other None
+                return ""  # YAML's "no value" (answer: ~), not the text "~"
             return node.value  # most values are plain text: skip the constructor
         try:
             return self._constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             self.error(node, f"cannot read value: {exc}")
-            return None
+        except RecursionError:
+            self.error(node, "lists or mappings nested too deeply")
+        return None
 
     def text(self, node, what: str, required: bool = True) -> str | None:
         if node is None:
@@ -195,9 +206,9 @@ class _Checker:
             return value.date()
         if isinstance(value, dt.date):
             return value
-        if isinstance(value, str):
+        if isinstance(value, str) and _DATE.match(value.strip()):
             try:
-                return dt.datetime.fromisoformat(value.strip()).date()
+                return dt.date.fromisoformat(value.strip())
             except ValueError:
                 pass
         self.error(node, f"{what} must be a date like 2020-02-21")
@@ -219,12 +230,19 @@ def _parse(path: Path, today: dt.date, raw: bytes | None = None) -> tuple[Faq | 
     except OSError as exc:
         check.error(1, f"cannot read the file: {exc}")
         return None, check.problems
+    if "\x85" in text or "\u2028" in text or "\u2029" in text:  # `in`: a tenth of a search's time
+        for found in _ODD_BREAKS.finditer(text):
+            _invisible(check, text, found.start(), found.group())
+        return None, check.problems
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        check.error(line, f"not valid YAML: {exc.problem or exc.context}")
+        check.error(*_yaml_error(exc))
+        return None, check.problems
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (it gives no line)
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        # Its first place is where reading stopped (libyaml's position counts bytes, not characters).
+        _invisible(check, text, text.find(char), char)
         return None, check.problems
     except yaml.YAMLError as exc:
         check.error(1, f"not valid YAML: {exc}")
@@ -250,6 +268,29 @@ def _parse(path: Path, today: dt.date, raw: bytes | None = None) -> tuple[Faq | 
         by_id={e.id: e for e in entries},
     )
     return faq, sorted(check.problems, key=lambda p: p.line)
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError) -> tuple[int, str]:
+    """The line to name and the message for a YAML syntax error.
+
+    A scanner's error is about the token it began at its context mark (an open quote, a key without
+    its colon: 问题：… with a full-width colon), found wrong only later, at the end of the file, say;
+    a parser's is where the problem is (its context is the block around it, often the whole file).
+    """
+    problem, context = exc.problem_mark, exc.context_mark
+    starts_there = isinstance(exc, yaml.scanner.ScannerError) and context is not None
+    mark = context if starts_there else (problem or context)
+    line = mark.line + 1 if mark else 1
+    message = f"not valid YAML: {exc.problem or exc.context}"
+    if starts_there and exc.context and problem is not None and problem.line != context.line:
+        message = f"not valid YAML: {exc.context} here, {exc.problem} at line {problem.line + 1}"
+    return line, message
+
+
+def _invisible(check: _Checker, text: str, position: int, char: str) -> None:
+    """Report an invisible character that the file must not hold, at its line."""
+    name = unicodedata.name(char, "a control character").lower()
+    check.error(text.count("\n", 0, position) + 1, f"an invisible character U+{ord(char):04X} ({name}); delete it")
 
 
 def _check_version(check: _Checker, top: dict, root) -> None:
@@ -402,6 +443,12 @@ def _entry_fields(check: _Checker, item, categories: dict, today: dt.date) -> di
     review_by = check.date(node("review_by"), f"review_by of {label}")
     if review_by and review_by < today:
         check.error(node("review_by"), f"{label} was due for review on {review_by.isoformat()}", "warning")
+    if answer and len(answer) + len(source or "") + 8 > MAX_REPLY_BYTES // 4:  # else it fits, at 4 bytes a character
+        size = len((answer + (f"\n（依据：{source}）" if source else "")).encode("utf-8"))  # as replies.answer_text
+        if size > MAX_REPLY_BYTES:
+            check.error(node("answer"), f"answer of {label} is {size:,} bytes with its source: a chat message carries "
+                                        f"{MAX_REPLY_BYTES:,}, and the rest of the reply is cut; shorten it or split the entry",
+                        "warning")
     if not (entry_id and category and question and answer):
         return None
     return dict(

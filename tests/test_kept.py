@@ -229,15 +229,19 @@ except click.ClickException as exc:
 def test_serve_keeps_the_index_before_its_workers_start_and_then_checks_no_more(tmp_path):
     path = write_faq(tmp_path, MINI_FAQ)
 
-    def check_startup():  # in a process of its own, as `run.py serve` (a thread left by another test stops forks)
-        run = [sys.executable, "-c", CHECK_STARTUP, str(path), str(tmp_path / "bot.db")]
-        return subprocess.run(run, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    def check_startup(faq):  # in a process of its own, as `run.py serve` (a thread left by another test stops forks)
+        run = [sys.executable, "-c", CHECK_STARTUP, str(faq), str(tmp_path / "bot.db")]
+        return subprocess.run(run, cwd=ROOT, capture_output=True, text=True, check=True)
 
-    assert check_startup() == ""  # the index built in a child process, and kept
+    assert check_startup(path).stdout == ""  # the index built in a child process, and kept
     assert kept.is_kept(path)
-    path.write_text(MINI_FAQ.replace("keywords:", "keyword:"), encoding="utf-8")
-    assert "unknown key 'keyword'" in check_startup()
-    assert not kept.is_kept(path)
+    broken = MINI_FAQ.replace("keywords:", "keyword:")
+    path.write_text(broken, encoding="utf-8")
+    started = check_startup(path)  # a restart after a broken edit: the workers serve the last good FAQ
+    assert started.stdout == "" and "unknown key 'keyword'" in started.stderr and "last version that did" in started.stderr
+    assert not kept.is_kept(path) and kept.last_good_file(path) is not None
+    never_loaded = write_faq(tmp_path, broken, name="new.yaml")
+    assert "unknown key 'keyword'" in check_startup(never_loaded).stdout  # nothing to serve: refused
 
 
 HANGING_BUILD = """

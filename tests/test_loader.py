@@ -60,6 +60,19 @@ def test_starter_faq_is_clean():
         ("    question: 口罩不够用怎么办？\n", "", 22, "entry 'supplies.shortage' has no question"),
         ("  - [消毒, 消杀, 杀菌]\n", "  - [消毒]\n", 6, "a synonym group needs at least two words"),
         ("    category: prevention\n    question: 员工食堂", "    category: prevention\n    category: supplies\n    question: 员工食堂", 19, "key 'category' appears twice"),
+        # YAML's "no value" is no answer, not the text "~".
+        ("    answer: 错峰、分餐、同向就座。\n", "    answer: ~\n", 21, "answer of entry 'canteen.staggered-meals' is empty"),
+        ("    answer: 错峰、分餐、同向就座。\n", "    answer: null\n", 21, "answer of entry 'canteen.staggered-meals' is empty"),
+        ("    effective: 2020-02-21\n", "    effective: 2020-02-21T10:00\n", 16, "effective of entry 'disinfection.frequency' must be a date like 2020-02-21"),
+        ("    effective: 2020-02-21\n", "    effective: 20200221\n", 16, "effective of entry 'disinfection.frequency' must be a date like 2020-02-21"),
+        # A syntax error is named where the admin made it, not where the reader gave up (the end of the file).
+        ("    question: 员工食堂怎么安排就餐？\n", "    question: \"员工食堂怎么安排就餐？\n", 19, "while scanning a quoted scalar here, found unexpected end of stream at line"),
+        ("    question: 员工食堂怎么安排就餐？\n", "    question：员工食堂怎么安排就餐？\n", 19, "could not find expected ':'"),
+        # Pasted from a word processor or a web page: invisible, and YAML refuses them or breaks lines there.
+        ("    question: 员工食堂怎么安排就餐？\n", "    question: 员工食堂怎么安排\x0b就餐？\n", 19, "an invisible character U+000B"),
+        ("    question: 员工食堂怎么安排就餐？\n", "    question: 员工食堂怎么安排\x9b就餐？\n", 19, "an invisible character U+009B"),
+        ("    answer: 错峰、分餐、同向就座。\n", "    answer: 错峰、分餐、\u2028同向就座。\n", 21, "an invisible character U+2028 (line separator)"),
+        ("    question: 员工食堂怎么安排就餐？\n", "    question: " + "[" * 900 + "]" * 900 + "\n", 19, "nested too deeply"),
     ],
 )
 def test_each_error_names_its_line(tmp_path, old, new, line, message):
@@ -107,6 +120,14 @@ def test_review_by_in_the_past_is_a_warning_only(tmp_path):
     assert problems == [(17, "warning", "entry 'disinfection.frequency' was due for review on 2020-02-28")]
     _, problems, _ = problems_of(tmp_path, text, today=dt.date(2020, 2, 27))
     assert problems == []
+
+
+def test_an_answer_longer_than_a_chat_message_is_a_warning_only(tmp_path):
+    long_answer = "；".join(f"第{n}条：员工每日两次测温，体温异常者立即隔离并报告。" for n in range(60))
+    text = MINI_FAQ.replace("    answer: 错峰、分餐、同向就座。\n", f"    answer: {long_answer}\n")
+    faq, problems, _ = problems_of(tmp_path, text)
+    assert faq is not None and [(line, severity) for line, severity, _ in problems] == [(21, "warning")]
+    assert "a chat message carries 2,048" in problems[0][2] and "bytes with its source" in problems[0][2]
 
 
 def test_empty_and_missing_files(tmp_path):

@@ -165,3 +165,43 @@ def test_a_broken_drafts_file_or_faq_gets_a_clear_message_and_loses_nothing(setu
     refused = run(config, "faq", "approve", "1", ok=False)
     assert refused.exit_code == 1 and "not an FAQ file" in refused.output
     assert json.loads(run(config, "faq", "drafts", "--json").output)[0]["kind"] == "alternates"  # draft kept
+
+
+def test_approve_writes_through_a_link_and_keeps_windows_line_endings_and_bom(setup, tmp_path):
+    bot, config = setup
+    run(config, "queue", "answer", "2", "--faq", "supplies.shortage", "--by", "张三")
+    faq = tmp_path / "faq.yaml"
+    tracked = tmp_path / "repo" / "faq.yaml"  # the copy under version control, linked where the bot reads it
+    tracked.parent.mkdir()
+    tracked.write_bytes(b"\xef\xbb\xbf" + faq.read_text(encoding="utf-8").replace("\n", "\r\n").encode())
+    faq.unlink()
+    faq.symlink_to(tracked)
+    run(config, "faq", "approve", "1")
+    assert faq.is_symlink() and faq.resolve() == tracked
+    written = tracked.read_bytes()
+    assert written.startswith(b"\xef\xbb\xbf") and written.count(b"\n") == written.count(b"\r\n")
+    assert "测温枪坏了哪里能修" in written.decode("utf-8-sig")
+    assert "OK, 4 entries" in run(config, "faq", "check").output
+
+
+def test_approve_names_the_line_it_cannot_edit(setup, tmp_path):
+    bot, config = setup
+    run(config, "queue", "answer", "2", "--faq", "supplies.shortage", "--by", "张三")
+    faq = tmp_path / "faq.yaml"
+    lines = faq.read_text(encoding="utf-8").splitlines(keepends=True)
+    at = next(n for n, line in enumerate(lines) if "answer:" in line and "|" not in line)
+    lines[at] = lines[at].replace("answer: ", "answer:\t")  # read by the bot, not by ruamel.yaml
+    faq.write_text("".join(lines), encoding="utf-8")
+    assert "OK" in run(config, "faq", "check").output
+    refused = run(config, "faq", "approve", "1", ok=False)
+    assert refused.exit_code == 1 and f"{faq}:{at + 1}:" in refused.output and "write this line plainly" in refused.output, refused.output
+
+
+def test_a_ticket_number_out_of_range_or_a_database_that_cannot_be_opened_is_said_plainly(setup, tmp_path):
+    bot, config = setup
+    huge = run(config, "queue", "show", "99999999999999999999", ok=False)
+    assert huge.exit_code == 2 and "99999999999999999999" in huge.output and huge.exception.__class__ is SystemExit
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[storage]\npath = "/proc/no-such/bot.db"\n', encoding="utf-8")
+    refused = run(bad, "queue", "list", ok=False)
+    assert refused.exit_code == 1 and "storage.path: cannot open the database /proc/no-such/bot.db" in refused.output
