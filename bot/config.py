@@ -435,6 +435,8 @@ def _validate(config: Config, where: str) -> None:
         raise ConfigError(f"{where}server.port must be between 1 and 65535")
     if config.server.workers < 1:
         raise ConfigError(f"{where}server.workers must be at least 1")
+    if config.server.max_body_bytes < 1024:  # Tencent's messages are a few KB: less refuses them all
+        raise ConfigError(f"{where}server.max_body_bytes must be at least 1024")
     if config.wechat and config.wechat.mode not in ("plain", "compat", "safe"):
         raise ConfigError(f"{where}wechat.mode must be plain, compat or safe")
     if config.wechat and config.wechat.mode != "plain":

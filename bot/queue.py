@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Indel
 
 from bot import deadlines
 from bot.config import Config
 from bot.model import Asker, Decision, Message, Ticket
 from bot.store import QueueTx, Store, Tx
-from faq.text import normalize, normalize_term, segmenter
+from faq.text import is_courtesy, normalize, normalize_term, segmenter
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +45,22 @@ STATUS_NAMES = {"open": "待处理", "claimed": "已认领", "answered": "已答
 NEW_ACK = "已转人工：工单 #{id}，{team}将于{due} 前答复。"
 JOIN_ACK = "您的问题已有其他企业提出，已并入工单 #{id}，{team}将于{due} 前一并答复。"
 AGAIN_ACK = "您的问题已在工单 #{id} 中登记，{team}将于{due} 前答复，请耐心等候。"
+# Joined or asked again after the deadline has passed: no time that is already gone is promised.
+LATE_ACKS = {
+    JOIN_ACK: "您的问题已有其他企业提出，已并入工单 #{id}。该工单已过原定答复时间，已提醒{team}尽快一并答复，请谅解。",
+    AGAIN_ACK: "您的问题已在工单 #{id} 中登记。已过原定答复时间，已提醒{team}尽快答复，请谅解。",
+}
 ANSWER_HEAD = "您咨询的问题（工单 #{id}）答复如下：\n"
 CADRE_DONE = "已答复工单 #{id}，将发送给 {n} 位企业联系人。"
 CADRE_UNKNOWN = "没有找到工单 #{id}，请核对编号后再发送“#编号 答复内容”。"
 CADRE_OTHER_TEAM = "工单 #{id} 属于{team}，请在该组的工作群答复。"
 CADRE_NO_GROUP = "工单 #{id} 属于{team}，该组没有配置工作群，请用 queue answer 命令答复。"
+CADRE_HELP = "本群是{team}的工作群：发送“#编号 答复内容”答复工单，发送“#编号”查看工单。"
 CADRE_SHOW = "工单 #{id}（{status}，{team}，{due} 前答复，{n} 位企业联系人）：{question}\n答复请发送“#{id} 答复内容”。"
 
 # "#12 答复内容" (also ＃, full-width digits, a colon or comma after the number).
-_COMMAND = re.compile(r"^\s*[#＃]\s*(\d{1,9})(?:\s*[:：,，]\s*|\s+|$)(.*)$", re.S)
+# "#12 答复内容", "#12：答复内容", and "#12答复内容" typed without a space (not "#12号…").
+_COMMAND = re.compile(r"^\s*[#＃]\s*(\d{1,9})(?:\s*[:：,，]\s*|\s+|$|(?=[\u4e00-\u9fff](?<!号)))(.*)$", re.S)
 
 
 class QueueError(Exception):
@@ -159,6 +167,8 @@ class TicketQueue:
 
     def _acknowledged(self, decision: Decision, ticket: dict, template: str, now: float) -> Decision:
         decision.ticket = ticket["id"]
+        if ticket["due_at"] <= now:
+            template = LATE_ACKS.get(template, template)
         decision.reply = template.format(id=ticket["id"], team=ticket["team"],
                                          due=deadlines.describe_due(ticket["due_at"], now, self.tz))
         return decision
@@ -205,8 +215,9 @@ class TicketQueue:
             raise QueueError(f"没有工单 #{ticket_id}")
         if ticket["status"] not in TRANSITIONS[action]:
             verb = {"claim": "认领", "answer": "答复", "close": "关闭", "reopen": "重新打开"}[action]
-            raise QueueError(f"工单 #{ticket_id} {STATUS_NAMES[ticket['status']]}，不能{verb}"
-                             + ("（如需更正答复，请先 reopen）" if action == "answer" else ""))
+            if action == "answer" and ticket["status"] == "answered":
+                raise QueueError(f"工单 #{ticket_id} 已经答复过了；如需更正，请先重新打开（queue reopen {ticket_id}）再答复")
+            raise QueueError(f"工单 #{ticket_id} {STATUS_NAMES[ticket['status']]}，不能{verb}")
         return ticket
 
     def claim(self, ticket_id: int, by: str) -> Ticket:
@@ -288,7 +299,10 @@ class TicketQueue:
         text = re.sub(r"^(?:@\S+[\s\u2005]+)+", "", text)
         match = _COMMAND.match(text)
         if match is None:
-            return None
+            # Not a question for the queue (a cadre's ticket would land in their own team's queue): how
+            # to answer one instead; a courtesy gets nothing, as anywhere.
+            help_text = "" if is_courtesy(text, self.config.bot.name) else CADRE_HELP.format(team=cadre.team)
+            return lambda tx: Decision("ignore", reply=help_text)
         ticket_id, body = int(match.group(1)), match.group(2).strip()
 
         def run(tx: Tx) -> Decision:
@@ -435,7 +449,9 @@ class RecentTickets:
         active = qtx.active_tickets([ids[index] for _, _, index in ranked], since)
         for _, _, index in ranked:
             ticket = active.get(ids[index])
-            if ticket is not None and ticket.pop("normalized").replace(" ", "") == keys[index]:
+            if ticket is None or ticket.pop("normalized").replace(" ", "") != keys[index]:
+                continue
+            if asks_the_same(key, keys[index]):
                 return ticket
         return None
 
@@ -450,6 +466,45 @@ class RecentTickets:
         old = bisect.bisect_left(self._created, since)
         if old:
             del self._ids[:old], self._keys[:old], self._created[:old]
+
+
+# What two near texts may differ by and still ask the same thing (see asks_the_same).
+_NEGATIONS = frozenset("不没无未非别莫勿")
+_NUMERALS = frozenset("0123456789零〇一二两三四五六七八九十百千万亿半几")
+_SWAPPABLE = frozenset("""
+    吗 呢 吧 啊 呀 嘛 么 哈 啦 哦 噢 咯 嘞 哇 的 地 得 了 过 着 呐 请问 请 问 一下 麻烦 能 能否 可以 可否 会
+    要 需要 需 该 应该 应当 是否 咋 怎么 怎样 如何 啥 什么 我们 咱们 我 俺 俺们 我司 贵 这个 那个 这边 那边
+    """.split())
+
+
+def asks_the_same(a: str, b: str) -> bool:
+    """Whether two near texts (normalised, without spaces) ask the same thing, so that one answer
+    serves both: where they differ, one only adds words to the other (厂区/厂, 的, 该, 了), or
+    swaps a particle or a way of asking (能/可以); neither negates (没有健康码/有健康码), nor names
+    another number (300万/800万) or thing (华光/华兴, 湖北/湖南, 台球室/篮球场, 今天/明天)."""
+    changes: list[list[str]] = []  # per place the texts differ: [what a has there, what b has]
+    apart = False
+    for op in Indel.opcodes(a, b):
+        if op.tag == "equal":
+            apart = False
+            continue
+        removed, added = a[op.src_start:op.src_end], b[op.dest_start:op.dest_end]
+        if apart:
+            changes[-1][0] += removed
+            changes[-1][1] += added
+        else:
+            changes.append([removed, added])
+        apart = True
+    for removed, added in changes:
+        if _swappable(removed) and _swappable(added):
+            continue
+        if any(ch in _NEGATIONS or ch in _NUMERALS for ch in removed + added) or (removed and added):
+            return False
+    return True
+
+
+def _swappable(text: str) -> bool:
+    return all(word in _SWAPPABLE for word in segmenter().cut(text))
 
 
 def _word_boundaries(text: str) -> tuple[str, set[int]]:

@@ -15,9 +15,16 @@ from bot.queue import ACTIVE, STATUS_NAMES, QueueError, TicketQueue
 from bot.store import Store
 
 
+# Ticket numbers as SQLite holds them: a larger one is a typo, said as such rather than by a traceback.
+TICKET_ID = click.IntRange(1, 2**63 - 1)
+
+
 def _queue(config_path: str | None) -> tuple[TicketQueue, object]:
     config = get_config(config_path)
-    store = Store(config.storage.path).init()
+    try:
+        store = Store(config.storage.path).init()
+    except Exception as exc:  # sqlite3.Error, OSError: a path that cannot be a database
+        raise click.ClickException(f"storage.path: cannot open the database {config.storage.path}: {exc}") from None
     return TicketQueue(store, config, _faq_source(config)), config
 
 
@@ -137,7 +144,7 @@ def list_(config_path, statuses, team, overdue, as_json) -> None:
 
 @queue.command("show")
 @config_option
-@click.argument("ticket_id", type=int)
+@click.argument("ticket_id", type=TICKET_ID)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, with deliveries and the audit trail.")
 def show(config_path, ticket_id, as_json) -> None:
     """Show one ticket: askers, answer, each delivery's state, and its history.
@@ -206,7 +213,7 @@ def _by_option(required: bool):
 
 @queue.command("claim")
 @config_option
-@click.argument("ticket_id", type=int)
+@click.argument("ticket_id", type=TICKET_ID)
 @_by_option(True)
 def claim(config_path, ticket_id, by) -> None:
     """Take a ticket: others see who is on it.
@@ -222,7 +229,7 @@ def claim(config_path, ticket_id, by) -> None:
 
 @queue.command("answer")
 @config_option
-@click.argument("ticket_id", type=int)
+@click.argument("ticket_id", type=TICKET_ID)
 @click.argument("text", required=False)
 @_by_option(True)
 @click.option("--faq", "faq_id", default=None, help="Answer with this FAQ entry's answer; the askers' phrasings become draft alternates of it.")
@@ -277,7 +284,7 @@ def answer(config_path, ticket_id, text, by, faq_id, add_to_faq) -> None:
 
 @queue.command("close")
 @config_option
-@click.argument("ticket_id", type=int)
+@click.argument("ticket_id", type=TICKET_ID)
 @_by_option(False)
 def close(config_path, ticket_id, by) -> None:
     """Close a ticket (answered, or needing no answer).
@@ -293,7 +300,7 @@ def close(config_path, ticket_id, by) -> None:
 
 @queue.command("reopen")
 @config_option
-@click.argument("ticket_id", type=int)
+@click.argument("ticket_id", type=TICKET_ID)
 @_by_option(False)
 def reopen(config_path, ticket_id, by) -> None:
     """Reopen an answered or closed ticket, with a fresh deadline; answer it again to correct an answer.

@@ -14,6 +14,7 @@ webhook and the response_url count as delivered only on HTTP 2xx with a JSON obj
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Callable
@@ -21,6 +22,8 @@ from typing import Callable
 import requests
 
 from bot.replies import split_reply
+
+log = logging.getLogger(__name__)
 
 TEXT_LIMIT = 2048  # bytes: robot text, customer-service and app text messages
 MARKDOWN_LIMIT = 4096  # bytes: robot markdown
@@ -243,7 +246,7 @@ def new_oa_client(api_base: str, app_id: str, secret: str, timeout: float, token
                 params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
             )
 
-    return _configured(Client(app_id, secret, session=tokens, timeout=timeout), api_base, timeout)
+    return _configured(Client(app_id, secret, session=tokens, timeout=timeout, auto_retry=False), api_base, timeout)
 
 
 def new_wecom_client(api_base: str, corp_id: str, secret: str, timeout: float, tokens: SharedTokens):
@@ -256,7 +259,7 @@ def new_wecom_client(api_base: str, corp_id: str, secret: str, timeout: float, t
                 url=self.API_BASE_URL + "gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret}
             )
 
-    return _configured(Client(corp_id, secret, session=tokens, timeout=timeout), api_base, timeout)
+    return _configured(Client(corp_id, secret, session=tokens, timeout=timeout, auto_retry=False), api_base, timeout)
 
 
 def _configured(client, api_base: str, timeout: float):
@@ -274,29 +277,46 @@ def _cached(key: tuple, build):
         return client
 
 
-def _wechatpy_call(call) -> None:
+# Tencent refused the access token (invalid credential, invalid or expired token): another system
+# fetched one for the same app, say. wechatpy's own retry (auto_retry, off) recurses for as long as
+# Tencent refuses: 850 token fetches in six seconds, and a RecursionError.
+TOKEN_REFUSED = frozenset({40001, 40014, 42001})
+
+
+def _wechatpy_call(client, call) -> None:
+    """call() through client; a refused token is fetched anew at once, once, and the call made again."""
     from wechatpy.exceptions import WeChatClientException
 
-    try:
-        _check(call())
-    except WeChatClientException as exc:
-        code = _errcode(exc.errcode)
-        if code is None:
-            status = getattr(exc.response, "status_code", None)
-            raise SendError(f"HTTP {status}" if status else "HTTP error", ambiguous=not status) from None
-        raise SendError(f"errcode {code}: {exc.errmsg}"[:300], 60.0 if code == RATE_LIMITED else None,
-                        errcode=code) from None
-    except requests.Timeout:
-        raise SendError("timeout", ambiguous=True) from None
-    except requests.RequestException as exc:
-        raise SendError(f"connection error: {type(exc).__name__}", ambiguous=True) from None
+    for again in (False, True):
+        try:
+            _check(call())
+            return
+        except WeChatClientException as exc:
+            if again or _errcode(exc.errcode) not in TOKEN_REFUSED:
+                _raise_send_error(exc)
+            log.info("access token refused (errcode %s): fetching a new one and sending again", exc.errcode)
+            client.session.delete(client.access_token_key)
+        except requests.Timeout:
+            raise SendError("timeout", ambiguous=True) from None
+        except requests.RequestException as exc:
+            raise SendError(f"connection error: {type(exc).__name__}", ambiguous=True) from None
+
+
+def _raise_send_error(exc) -> None:
+    """Raise the SendError for wechatpy's exception: its errcode, or the HTTP status."""
+    code = _errcode(exc.errcode)
+    if code is None:
+        status = getattr(exc.response, "status_code", None)
+        raise SendError(f"HTTP {status}" if status else "HTTP error", ambiguous=not status) from None
+    raise SendError(f"errcode {code}: {exc.errmsg}"[:300], 60.0 if code == RATE_LIMITED else None,
+                    errcode=code) from None
 
 
 def send_oa(client, openid: str, content: str) -> None:
     """An Official Account customer-service text message (within 48 hours of the user's message)."""
-    _wechatpy_call(lambda: client.message.send_text(openid, content))
+    _wechatpy_call(client, lambda: client.message.send_text(openid, content))
 
 
 def send_wecom_app(client, agent_id: int, user: str, content: str) -> None:
     """A WeCom app text message to one member."""
-    _wechatpy_call(lambda: client.message.send_text(agent_id, user, content))
+    _wechatpy_call(client, lambda: client.message.send_text(agent_id, user, content))

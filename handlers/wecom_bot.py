@@ -47,6 +47,10 @@ def _str(data: dict, *path: str) -> str:
         value = value.get(key, "") if isinstance(value, dict) else ""
     if not isinstance(value, str):
         raise Rejected("malformed message")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (JSON's "\ud800"): no character, and OpenCC would fail on it
+        value = value.encode("utf-8", "replace").decode("utf-8")
     return value
 
 

@@ -149,3 +149,17 @@ def test_threads_of_one_process_fetch_one_token(tmp_path, endpoint):
     for thread in threads:
         thread.join()
     assert seen == ["TOKEN"] * 4 and endpoint.tokens_issued == ["TOKEN"]
+
+
+def test_a_token_refused_again_and_again_is_fetched_anew_once_per_attempt(tmp_path, endpoint):
+    data, config = one_to_one_config(tmp_path, endpoint)
+    bot = Bot(tmp_path, data=data)
+    bot.ask(UNKNOWN_Q, chat="", user="o_openid1", channel="wechat", response_url=None)
+    bot.queue.answer(1, ANSWER, "张三")
+    endpoint.set_always(("errcode", 40001))  # every send refused: another system keeps fetching tokens
+    deliver_in_a_new_process(config)
+    # One send, one new token, one send again; then an ordinary failed attempt, retried later.
+    assert len(endpoint.posts("/cgi-bin/message/custom/send")) == 2
+    assert endpoint.tokens_issued == ["TOKEN", "TOKEN-2"]
+    [row] = bot.store.outbox_rows(1)
+    assert row["status"] == "pending" and row["attempts"] == 1

@@ -37,6 +37,7 @@ def test_every_key_of_every_section_is_in_the_example():
         ({"wecom_bot": {"token": "t", "encoding_aes_key": "short"}}, "wecom_bot.encoding_aes_key must be 43 characters"),
         ({"wechat": {"token": "t", "mode": "secure"}}, "wechat.mode must be plain, compat or safe"),
         ({"storage": {"keep_days": -1}}, "storage.keep_days must be 0 (never prune) or more"),
+        ({"server": {"max_body_bytes": -1}}, "server.max_body_bytes must be at least 1024"),
     ],
 )
 def test_mistakes_name_the_key(data, message):

@@ -7,6 +7,7 @@ import json
 import uuid
 
 import pytest
+from rapidfuzz import fuzz
 
 from bot.config import ConfigError, DeadlineRule, config_from_dict, load_config
 from bot.deadlines import describe_due, due_at, zone
@@ -16,6 +17,7 @@ from bot.queue import QueueError
 from bot.server import create_app
 from bot.store import FIND_ASKER, TICKETS_AFTER, Store
 from conftest import MINI_FAQ
+from faq.text import normalize
 from endpoint import Endpoint
 
 BJ = zone(8)
@@ -168,6 +170,16 @@ def test_audit_trail_interleaves_joins_with_actions_in_time_order(tmp_path):
     assert json.loads(trail[2]["detail"])["text"] == UNKNOWN_Q
 
 
+def test_joining_or_asking_again_after_the_deadline_promises_no_time_already_gone(tmp_path):
+    bot = Bot(tmp_path, clock=Clock(at(21, 16, 30)))
+    assert bot.ask(UNKNOWN_Q, chat="wrkA", user="u1").reply.endswith("将于今天 21:00 前答复。")
+    bot.clock.now = at(21, 22, 0)  # past due, still open
+    assert bot.ask(UNKNOWN_Q, chat="wrkB", user="u2").reply == (
+        "您的问题已有其他企业提出，已并入工单 #1。该工单已过原定答复时间，已提醒综合协调组尽快一并答复，请谅解。")
+    again = bot.ask(UNKNOWN_Q + "？", chat="wrkA", user="u1", msg_id="again").reply
+    assert again == "您的问题已在工单 #1 中登记。已过原定答复时间，已提醒综合协调组尽快答复，请谅解。"
+
+
 def test_after_five_pm_the_ack_says_tomorrow(tmp_path):
     bot = Bot(tmp_path, clock=Clock(at(21, 17, 30)))
     assert bot.ask(UNKNOWN_Q).reply == "已转人工：工单 #1，综合协调组将于明天 10:00 前答复。"
@@ -192,6 +204,30 @@ def test_similar_question_joins_a_different_one_does_not(tmp_path):
     different = bot.ask("仓库叉车年检找哪个部门", chat="wrkB", user="u3")
     assert similar.ticket == 1 and "已并入工单 #1" in similar.reply
     assert different.ticket == 2 and different.reply.startswith("已转人工：工单 #2")
+
+
+@pytest.mark.parametrize("first, second", [
+    ("宁波华光塑料厂的复工备案批了吗", "宁波华兴塑料厂的复工备案批了吗"),  # another company
+    ("员工没有健康码能进厂吗", "员工有健康码能进厂吗"),  # negated
+    ("湖北籍员工返岗以后要隔离几天", "湖南籍员工返岗以后要隔离几天"),  # another province
+    ("贷款300万元能申请贴息吗", "贷款800万元能申请贴息吗"),  # another amount
+    ("今天下午园区能正常开工吗", "明天下午园区能正常开工吗"),  # another day
+    ("厂里的篮球场能不能对员工开放", "厂里的台球室能不能对员工开放"),  # another place
+])
+def test_near_texts_that_ask_another_thing_are_not_joined(tmp_path, first, second):
+    # Their texts are as close as joined ones (rapidfuzz ratio over 0.85): one answer would tell the
+    # second enterprise something about the first's case.
+    bot = Bot(tmp_path)
+    assert fuzz.ratio(normalize(first).replace(" ", ""), normalize(second).replace(" ", "")) >= 85
+    bot.ask(first, chat="wrkA", user="u1")
+    assert bot.ask(second, chat="wrkB", user="u2").ticket == 2
+
+
+def test_near_texts_that_add_words_or_swap_a_way_of_asking_are_joined(tmp_path):
+    bot = Bot(tmp_path)
+    bot.ask("员工宿舍一间能住几个人", chat="wrkA", user="u1")
+    assert bot.ask("员工宿舍一间可以住几个人", chat="wrkB", user="u2").ticket == 1  # 能/可以
+    assert bot.ask("员工的宿舍一间能住几个人呢", chat="wrkC", user="u3").ticket == 1  # words added
 
 
 def test_closed_answered_and_old_tickets_are_not_joined(tmp_path):
@@ -335,7 +371,7 @@ def test_every_transition_and_the_illegal_ones(tmp_path):
     bot.clock.now += 60
     t = q.answer(1, "请联系区市场监管局。", "张三")
     assert (t.status, t.answer, t.answered_by, t.answered_at) == ("answered", "请联系区市场监管局。", "张三", at(21, 10, 1))
-    with pytest.raises(QueueError, match="已答复，不能答复"):
+    with pytest.raises(QueueError, match="已经答复过了；如需更正，请先重新打开"):
         q.answer(1, "再答一次", "张三")
     with pytest.raises(QueueError, match="不能认领"):
         q.claim(1, "张三")
@@ -507,11 +543,20 @@ def test_cadre_answers_in_the_cadre_group(tmp_path):
     # WeCom's retry of the cadre's message answers nothing twice.
     assert bot.ask("#1 叉车年检请联系区市场监管局特种设备科。", chat=GENERAL_CHAT, user="cadre7", msg_id="c1").reply == reply.reply
     assert len(bot.store.outbox_rows(1)) == 2
-    assert bot.ask("#1 再答一次", chat=GENERAL_CHAT, user="cadre7").reply.startswith("工单 #1 已答复，不能答复")
+    assert bot.ask("#1 再答一次", chat=GENERAL_CHAT, user="cadre7").reply.startswith("工单 #1 已经答复过了；如需更正")
     assert bot.ask("#99 答复", chat=GENERAL_CHAT, user="cadre7").reply == "没有找到工单 #99，请核对编号后再发送“#编号 答复内容”。"
     assert bot.ask("＃1", chat=GENERAL_CHAT, user="cadre7").reply.startswith("工单 #1（已答复，综合协调组")
     # Outside a cadre group "#1 …" is just a question.
     assert bot.ask("#1 这是什么", chat="wrkA", user="u9").kind != "ignore"
+    # Typed without a space, an answer is still one; anything else gets how to answer, and no ticket.
+    bot.ask("园区路灯坏了找谁修", chat="wrkA", user="u1")
+    tickets = len(bot.tickets())
+    assert bot.ask(f"#{tickets}请拨打园区物业电话报修。", chat=GENERAL_CHAT, user="cadre7").reply == (
+        f"已答复工单 #{tickets}，将发送给 1 位企业联系人。")
+    assert bot.ask("园区路灯坏了找谁修", chat=GENERAL_CHAT, user="cadre7").reply == (
+        "本群是综合协调组的工作群：发送“#编号 答复内容”答复工单，发送“#编号”查看工单。")
+    assert bot.ask("收到", chat=GENERAL_CHAT, user="cadre7").reply == ""
+    assert len(bot.tickets()) == tickets
 
 
 def test_store_init_is_idempotent(tmp_path):

@@ -225,6 +225,13 @@ def test_courtesy_is_never_escalated(client, tmp_path, text):
     assert Store(tmp_path / "bot.db").escalations() == []
 
 
+def test_a_lone_surrogate_in_a_robot_message_is_answered_not_refused(client, tmp_path):
+    # JSON may carry "\ud800", which is no character: OpenCC failed on it and the message was lost.
+    resp, reply = ask(client, "wecom_bot", f"@{BOT_NAME} {ANSWERABLE}\ud800", "u1")
+    assert resp.status_code == 200 and ANSWER_SNIPPET in reply
+    assert rows(tmp_path)[0]["text"].endswith("?")
+
+
 def test_group_message_keeps_response_url_and_chat(client, tmp_path):
     ask(client, "wecom_bot", f"@{BOT_NAME} {UNANSWERABLE}", "e1", chat="wrkChat9")
     row = rows(tmp_path)[0]

@@ -188,7 +188,10 @@ class WecomRobot:
 
     def post(self, payload: dict, now: int) -> Request:
         ts, nonce = str(now), _nonce()
-        encrypt = self.aes.encrypt(json.dumps(payload, ensure_ascii=False))
+        plain = json.dumps(payload, ensure_ascii=False)
+        if not plain.isascii() and any("\ud800" <= ch <= "\udfff" for ch in plain):
+            plain = json.dumps(payload)  # a lone surrogate travels escaped ("\ud800"), never as UTF-8
+        encrypt = self.aes.encrypt(plain)
         q = {"msg_signature": sha1_signature(self.token, ts, nonce, encrypt), "timestamp": ts, "nonce": nonce}
         return Request("POST", "/wecom/bot", q, json.dumps({"encrypt": encrypt}).encode(), "application/json")
 
