@@ -299,6 +299,8 @@ class TicketQueue:
         text = re.sub(r"^(?:@\S+[\s\u2005]+)+", "", text)
         match = _COMMAND.match(text)
         if match is None:
+            if not message.mentioned:
+                return None  # the group's own talk: recorded, never answered
             # Not a question for the queue (a cadre's ticket would land in their own team's queue): how
             # to answer one instead; a courtesy gets nothing, as anywhere.
             help_text = "" if is_courtesy(text, self.config.bot.name) else CADRE_HELP.format(team=cadre.team)

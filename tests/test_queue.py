@@ -556,6 +556,9 @@ def test_cadre_answers_in_the_cadre_group(tmp_path):
     assert bot.ask("园区路灯坏了找谁修", chat=GENERAL_CHAT, user="cadre7").reply == (
         "本群是综合协调组的工作群：发送“#编号 答复内容”答复工单，发送“#编号”查看工单。")
     assert bot.ask("收到", chat=GENERAL_CHAT, user="cadre7").reply == ""
+    chatter = Message("wecom_bot", GENERAL_CHAT, "cadre7", "下午三点开会", "chat-1", is_group=True, mentioned=False,
+                      received_at=bot.clock())
+    assert bot.svc.pipeline.handle(chatter).reply == ""  # the group's own talk, not to the bot: nothing
     assert len(bot.tickets()) == tickets
 
 
