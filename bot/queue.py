@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import Indel
 
 from bot import deadlines
 from bot.config import Config
@@ -47,8 +46,8 @@ JOIN_ACK = "您的问题已有其他企业提出，已并入工单 #{id}，{team
 AGAIN_ACK = "您的问题已在工单 #{id} 中登记，{team}将于{due} 前答复，请耐心等候。"
 # Joined or asked again after the deadline has passed: no time that is already gone is promised.
 LATE_ACKS = {
-    JOIN_ACK: "您的问题已有其他企业提出，已并入工单 #{id}。该工单已过原定答复时间，已提醒{team}尽快一并答复，请谅解。",
-    AGAIN_ACK: "您的问题已在工单 #{id} 中登记。已过原定答复时间，已提醒{team}尽快答复，请谅解。",
+    JOIN_ACK: "您的问题已有其他企业提出，已并入工单 #{id}。该工单已过原定答复时间，{team}将尽快一并答复，请谅解。",
+    AGAIN_ACK: "您的问题已在工单 #{id} 中登记。已过原定答复时间，{team}将尽快答复，请谅解。",
 }
 ANSWER_HEAD = "您咨询的问题（工单 #{id}）答复如下：\n"
 CADRE_DONE = "已答复工单 #{id}，将发送给 {n} 位企业联系人。"
@@ -59,8 +58,10 @@ CADRE_HELP = "本群是{team}的工作群：发送“#编号 答复内容”答�
 CADRE_SHOW = "工单 #{id}（{status}，{team}，{due} 前答复，{n} 位企业联系人）：{question}\n答复请发送“#{id} 答复内容”。"
 
 # "#12 答复内容" (also ＃, full-width digits, a colon or comma after the number).
-# "#12 答复内容", "#12：答复内容", and "#12答复内容" typed without a space (not "#12号…").
-_COMMAND = re.compile(r"^\s*[#＃]\s*(\d{1,9})(?:\s*[:：,，]\s*|\s+|$|(?=[\u4e00-\u9fff](?<!号)))(.*)$", re.S)
+# "#12 答复内容", "#12：答复内容", and "#12答复内容" typed without a space; not "#3楼的消毒液用完了" nor
+# "#12月的补贴": a number followed by a measure word is no ticket's.
+_MEASURES = "号號楼樓层層栋棟幢座月日天年点點时時分秒元万萬千百个個位人名家户戶次条條期批台辆輛吨噸斤米度岁歲周週"
+_COMMAND = re.compile(r"^\s*[#＃]\s*(\d{1,9})(?:\s*[:：,，]\s*|\s+|$|(?=[\u4e00-\u9fff])(?![" + _MEASURES + r"]))(.*)$", re.S)
 
 
 class QueueError(Exception):
@@ -470,43 +471,27 @@ class RecentTickets:
             del self._ids[:old], self._keys[:old], self._created[:old]
 
 
-# What two near texts may differ by and still ask the same thing (see asks_the_same).
-_NEGATIONS = frozenset("不没无未非别莫勿")
-_NUMERALS = frozenset("0123456789零〇一二两三四五六七八九十百千万亿半几")
-_SWAPPABLE = frozenset("""
-    吗 呢 吧 啊 呀 嘛 么 哈 啦 哦 噢 咯 嘞 哇 的 地 得 了 过 着 呐 请问 请 问 一下 麻烦 能 能否 可以 可否 会
-    要 需要 需 该 应该 应当 是否 咋 怎么 怎样 如何 啥 什么 我们 咱们 我 俺 俺们 我司 贵 这个 那个 这边 那边
+# Words two near texts may differ by and still ask the same thing (see asks_the_same): particles
+# and ways of asking.
+_FILLERS = frozenset("""
+    吗 呢 吧 啊 呀 嘛 么 哈 啦 哦 噢 咯 嘞 哇 呐 的 地 得 了 过 着 请问 请 问 一下 麻烦 能 能否 可以 可否 会
+    要 需要 需 该 应该 应当 是否 是 咋 怎么 怎样 怎么样 如何 啥 什么 我们 咱们 我 俺 俺们 我司 贵 这个 那个
+    在 都 还 就 也
     """.split())
+_ASKING_PAIR = re.compile(r"(.)[不没]\1")  # 能不能, 需不需要, 有没有: a way of asking, no negation
 
 
 def asks_the_same(a: str, b: str) -> bool:
     """Whether two near texts (normalised, without spaces) ask the same thing, so that one answer
-    serves both: where they differ, one only adds words to the other (厂区/厂, 的, 该, 了), or
-    swaps a particle or a way of asking (能/可以); neither negates (没有健康码/有健康码), nor names
-    another number (300万/800万) or thing (华光/华兴, 湖北/湖南, 台球室/篮球场, 今天/明天)."""
-    changes: list[list[str]] = []  # per place the texts differ: [what a has there, what b has]
-    apart = False
-    for op in Indel.opcodes(a, b):
-        if op.tag == "equal":
-            apart = False
-            continue
-        removed, added = a[op.src_start:op.src_end], b[op.dest_start:op.dest_end]
-        if apart:
-            changes[-1][0] += removed
-            changes[-1][1] += added
-        else:
-            changes.append([removed, added])
-        apart = True
-    for removed, added in changes:
-        if _swappable(removed) and _swappable(added):
-            continue
-        if any(ch in _NEGATIONS or ch in _NUMERALS for ch in removed + added) or (removed and added):
-            return False
-    return True
+    serves both: the same words in the same order but for particles and ways of asking (能/可以,
+    怎么/怎样, 需要/需不需要). A word that only one of them has (华光, 女, 除…外, 没有, 300) is another
+    case, however close the wording; so, to be safe, is another word for the same thing."""
+    return _content(a) == _content(b)
 
 
-def _swappable(text: str) -> bool:
-    return all(word in _SWAPPABLE for word in segmenter().cut(text))
+def _content(text: str) -> str:
+    """The text without its particles and ways of asking (joined: 员工宿舍 and 员工的宿舍 cut otherwise)."""
+    return "".join(w for w in segmenter().cut(_ASKING_PAIR.sub(r"\1", text)) if w not in _FILLERS)
 
 
 def _word_boundaries(text: str) -> tuple[str, set[int]]:

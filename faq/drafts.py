@@ -180,7 +180,7 @@ def _unreadable(faq_path: Path, exc: Exception) -> str:
 
 def _as_written(text: str, original: bytes) -> str:
     """The edited file with the original's byte order mark and line endings (Windows editors write both)."""
-    if b"\r\n" in original:
+    if original.count(b"\r\n") * 2 > original.count(b"\n"):  # mostly CRLF: a few stray ones make no rewrite of all
         text = text.replace("\n", "\r\n")
     return ("\ufeff" + text) if original.startswith(codecs.BOM_UTF8) else text
 

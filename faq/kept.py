@@ -91,18 +91,18 @@ def is_kept(path: str | Path, today: dt.date | None = None) -> bool:
 
 def last_good(path: str | Path, settings: BotConfig | None = None) -> Matcher | None:
     """The Matcher of the last version of the FAQ file at `path` that loaded (its newest index kept by
-    this code), whatever the file holds now; None if none is kept. For a process that starts while an
-    admin's edit is broken: it serves what the processes running already serve."""
-    file = last_good_file(path)
-    return None if file is None else _read_back(file, dt.date.today(), settings, any_day=True)
+    this code that reads back), whatever the file holds now; None if none is kept. For a process that
+    starts while an admin's edit is broken: it serves what the processes running already serve."""
+    for file in _kept_of(Path(path)):
+        matcher = _read_back(file, dt.date.today(), settings, any_day=True)
+        if matcher is not None:
+            return matcher
+    return None
 
 
 def last_good_file(path: str | Path) -> Path | None:
-    """The file last_good() reads, if there is one it would read."""
-    folder = cache.private_dir()
-    if folder is None:
-        return None
-    for file in sorted(folder.glob(f"index-{_file_key(Path(path))}-*.pickle"), key=_modified, reverse=True):
+    """The newest file last_good() would try, if its header reads as one."""
+    for file in _kept_of(Path(path)):
         try:
             handle = _open_kept(file, dt.date.today(), any_day=True)
         except (OSError, ValueError):
@@ -111,6 +111,14 @@ def last_good_file(path: str | Path) -> Path | None:
             handle.close()
             return file
     return None
+
+
+def _kept_of(path: Path) -> list[Path]:
+    """The indexes kept of the FAQ file at `path` by this code, the most recently used first."""
+    folder = cache.private_dir()
+    if folder is None:
+        return []
+    return sorted(folder.glob(f"index-{_file_key(path)}-*.pickle"), key=_modified, reverse=True)
 
 
 def finish_writing() -> None:

@@ -289,7 +289,7 @@ def _yaml_error(exc: yaml.MarkedYAMLError) -> tuple[int, str]:
 
 def _invisible(check: _Checker, text: str, position: int, char: str) -> None:
     """Report an invisible character that the file must not hold, at its line."""
-    name = unicodedata.name(char, "a control character").lower()
+    name = unicodedata.name(char, "a control character" if unicodedata.category(char) == "Cc" else "not a character").lower()
     check.error(text.count("\n", 0, position) + 1, f"an invisible character U+{ord(char):04X} ({name}); delete it")
 
 

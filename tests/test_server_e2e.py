@@ -205,9 +205,12 @@ def test_live_faq_edit_and_broken_edit(server):
         time.sleep(0.05)
     # Broken edits (bad YAML; a duplicate id) are refused whole; the last good FAQ keeps answering.
     good = faq.read_text(encoding="utf-8")
-    for broken in (good + "  - id: [unclosed\n", good + NEW_ENTRY):
+    for broken, problem in ((good + "  - id: [unclosed\n", "not valid YAML"), (good + NEW_ENTRY, "duplicate id 'loan.subsidy'")):
         faq.write_text(broken, encoding="utf-8")
-        time.sleep(1.5)
+        deadline = time.monotonic() + 15
+        while problem not in (json.loads(server.get("/healthz")[1])["faq"]["error"] or ""):  # refused, by one worker at least
+            assert time.monotonic() < deadline, f"the broken edit ({problem}) was not refused within 15 s"
+            time.sleep(0.1)
         for i in range(4):
             n += 1
             reply = _answer(server, question, f"live-{n}")
@@ -218,7 +221,10 @@ def test_live_faq_edit_and_broken_edit(server):
     assert "faq.yaml:" in log and "duplicate id 'loan.subsidy'" in log
     # A worker that dies while the file is broken (the OOM killer, a timeout) is replaced by one that
     # serves the last good FAQ too; before, the new worker failed to boot and gunicorn stopped them all.
-    running = {json.loads(server.get("/healthz")[1])["worker"] for _ in range(6)}
+    deadline, running = time.monotonic() + 10, set()
+    while len(running) < 2:  # both workers, so that the one answering after the kill is the new one
+        assert time.monotonic() < deadline, f"only workers {running} answered within 10 s"
+        running.add(json.loads(server.get("/healthz")[1])["worker"])
     os.kill(min(running), signal.SIGKILL)
     deadline = time.monotonic() + 30
     while True:
