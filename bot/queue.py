@@ -57,9 +57,8 @@ CADRE_NO_GROUP = "工单 #{id} 属于{team}，该组没有配置工作群，请�
 CADRE_HELP = "本群是{team}的工作群：发送“#编号 答复内容”答复工单，发送“#编号”查看工单。"
 CADRE_SHOW = "工单 #{id}（{status}，{team}，{due} 前答复，{n} 位企业联系人）：{question}\n答复请发送“#{id} 答复内容”。"
 
-# "#12 答复内容" (also ＃, full-width digits, a colon or comma after the number).
-# "#12 答复内容", "#12：答复内容", and "#12答复内容" typed without a space; not "#3楼的消毒液用完了" nor
-# "#12月的补贴": a number followed by a measure word is no ticket's.
+# "#12 答复内容" (also ＃, full-width digits, a colon or comma after the number), and "#12答复内容"
+# typed without a space; not "#3楼的消毒液用完了" nor "#12月的补贴": a number and a measure word.
 _MEASURES = "号號楼樓层層栋棟幢座月日天年点點时時分秒元万萬千百个個位人名家户戶次条條期批台辆輛吨噸斤米度岁歲周週"
 _COMMAND = re.compile(r"^\s*[#＃]\s*(\d{1,9})(?:\s*[:：,，]\s*|\s+|$|(?=[\u4e00-\u9fff])(?![" + _MEASURES + r"]))(.*)$", re.S)
 
