@@ -449,11 +449,12 @@ class RecentTickets:
             return None
         ranked = sorted(found, key=lambda f: (-f[1], f[2]))
         active = qtx.active_tickets([ids[index] for _, _, index in ranked], since)
+        asked = _content(key)  # asks_the_same, with the new text's side worked out once
         for _, _, index in ranked:
             ticket = active.get(ids[index])
             if ticket is None or ticket.pop("normalized").replace(" ", "") != keys[index]:
                 continue
-            if asks_the_same(key, keys[index]):
+            if _content(keys[index]) == asked:
                 return ticket
         return None
 
